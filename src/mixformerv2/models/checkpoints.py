@@ -1,0 +1,197 @@
+"""Checkpoint I/O: official ``.pth.tar`` files (state dict under ``net``) and our safetensors format.
+
+Official files are read with ``torch.load(weights_only=True)``: pickled code is never executed.
+Our own format is a safetensors file whose metadata embeds the model config.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import Tensor
+
+from ..config import PRESETS, ModelConfig, config_from_json, config_to_json, get_preset, infer_config_from_shapes
+from ..errors import CheckpointError, ConfigError
+from .mixformerv2 import MixFormerV2
+
+FORMAT_TAG = "mixformerv2"
+_WRAPPER_KEYS = ("net", "state_dict", "model")
+_LIST_LIMIT = 8
+
+
+def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, Tensor], ModelConfig | None]:
+    """Read the tensors of a checkpoint and, for our own format, its embedded config."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint is empty (0 bytes): {path}")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    return _strip_prefix(_read_torch(path)), None
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], ModelConfig | None]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {exc}") from None
+    config = config_from_json(meta["config"]) if "config" in meta else None
+    return _strip_prefix(tensors), config
+
+
+def _read_torch(path: Path) -> dict[str, Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path} contains pickled Python objects besides tensors (e.g. an official training checkpoint's "
+            "'settings'); refusing to execute pickled code. Re-save only the weights in a trusted environment: "
+            "torch.save({'net': torch.load(path, weights_only=False)['net']}, 'weights.pth.tar'). "
+            f"Loader message: {str(exc).splitlines()[0]}"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {path} (truncated or not a PyTorch file?): {exc}") from None
+    if isinstance(obj, Mapping):
+        for key in _WRAPPER_KEYS:
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path} holds no state dict (expected tensors, optionally under 'net')")
+    return dict(obj)
+
+
+def _strip_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    # DistributedDataParallel checkpoints prefix every key with 'module.'.
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module.") :]: v for k, v in state.items()}
+    return dict(state)
+
+
+def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of a model with this config, without allocating its weights."""
+    with torch.device("meta"):
+        model = MixFormerV2(config)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def matching_presets(shapes: Mapping[str, tuple[int, ...]]) -> list[str]:
+    return [name for name, p in PRESETS.items() if expected_shapes(p.model) == dict(shapes)]
+
+
+def check_state_dict(state: Mapping[str, Tensor], config: ModelConfig, source: str = "checkpoint") -> None:
+    """Raise :class:`CheckpointError` naming missing/unexpected keys and shape mismatches."""
+    want = expected_shapes(config)
+    have = {k: tuple(v.shape) for k, v in state.items()}
+    missing = sorted(set(want) - set(have))
+    unexpected = sorted(set(have) - set(want))
+    wrong = [f"{k}: checkpoint {have[k]} vs model {want[k]}" for k in want if k in have and have[k] != want[k]]
+    if not (missing or unexpected or wrong):
+        return
+    parts = [f"{source} does not fit the model config {config}"]
+    for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", wrong)):
+        if items:
+            more = f" ... (+{len(items) - _LIST_LIMIT} more)" if len(items) > _LIST_LIMIT else ""
+            parts.append(f"{title} ({len(items)}): " + ", ".join(items[:_LIST_LIMIT]) + more)
+    parts.append(_fit_hint(have))
+    raise CheckpointError("\n  ".join(parts))
+
+
+def _fit_hint(shapes: Mapping[str, tuple[int, ...]]) -> str:
+    fits = matching_presets(shapes)
+    if fits:
+        return f"the checkpoint fits preset {' / '.join(fits)} (use --preset {fits[0]})"
+    try:
+        cfg = infer_config_from_shapes(shapes)
+    except ConfigError:
+        return "the checkpoint does not look like a MixFormerV2 network at all"
+    return f"the checkpoint fits no preset; its shapes suggest {cfg}"
+
+
+def resolve_config(
+    state: Mapping[str, Tensor],
+    embedded: ModelConfig | None = None,
+    preset: str | None = None,
+    config: ModelConfig | None = None,
+) -> ModelConfig:
+    """Explicit config > preset > embedded config > preset whose shapes match > shapes."""
+    if config is not None:
+        return config
+    if preset is not None:
+        return get_preset(preset).model
+    if embedded is not None:
+        return embedded
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    fits = matching_presets(shapes)
+    if fits:
+        return PRESETS[fits[0]].model
+    return infer_config_from_shapes(shapes)
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    preset: str | None = None,
+    config: ModelConfig | None = None,
+    device: str | torch.device = "cpu",
+) -> MixFormerV2:
+    """Load an official or own checkpoint strictly into a new model in eval mode."""
+    state, embedded = read_state_dict(path)
+    cfg = resolve_config(state, embedded, preset, config)
+    check_state_dict(state, cfg, source=str(path))
+    with torch.device("meta"):
+        model = MixFormerV2(cfg)
+    model.load_state_dict(state, strict=True, assign=True)
+    model.box_head.bin_coords = torch.arange(cfg.feat_sz) * model.box_head.stride  # not in the state dict
+    model.backbone.pos_embed_s.requires_grad_(False)
+    model.backbone.pos_embed_t.requires_grad_(False)
+    return model.to(device).eval()
+
+
+def save_checkpoint(model: MixFormerV2, path: str | os.PathLike, overwrite: bool = False, **metadata: str) -> Path:
+    """Write weights + config as safetensors, atomically (temp file, then rename)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise CheckpointError(f"{path} exists; refusing to overwrite (pass overwrite=True)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT_TAG, "config": config_to_json(model.config), **metadata}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def describe_checkpoint(path: str | os.PathLike) -> dict:
+    """Summary for ``mixformerv2 info``: preset, sizes, parameter count."""
+    state, embedded = read_state_dict(path)
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    cfg = resolve_config(state, embedded)
+    check_state_dict(state, cfg, source=str(path))
+    fits = matching_presets(shapes)
+    return {
+        "path": str(path),
+        "format": "mixformerv2 safetensors" if embedded is not None else "official / plain state dict",
+        "preset": fits[0] if fits else "custom",
+        "config": cfg,
+        "parameters": sum(v.numel() for v in state.values()),
+        "tensors": len(state),
+        "dtype": str(next(iter(state.values())).dtype).replace("torch.", ""),
+    }

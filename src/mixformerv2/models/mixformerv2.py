@@ -1,0 +1,180 @@
+"""MixFormerV2 student / online network: full (training) forward and the stateless cached path.
+
+Token sequence: [template (Nt), online template (Nt), search (Ns), 4 prediction tokens].
+Template tokens attend to both templates only; search and prediction tokens attend to all.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import ModelConfig
+from .heads import DistributionBoxHead, ScoreHead
+from .vit import Block, PatchEmbed, sincos_pos_embed
+
+EDGE_NAMES = ("l", "r", "t", "b")  # prediction-token order
+
+
+class TemplateCache(NamedTuple):
+    """Per-layer keys and values of the template tokens, (depth, B, heads, 2*Nt, head_dim) each.
+
+    Only depends on the two templates, so it is computed at init and at template updates.
+    """
+
+    keys: Tensor
+    values: Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return self.keys.shape[1]
+
+    def select(self, index: int | slice | Tensor) -> "TemplateCache":
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        return TemplateCache(self.keys[:, index], self.values[:, index])
+
+    @staticmethod
+    def cat(caches: Sequence["TemplateCache"]) -> "TemplateCache":
+        return TemplateCache(torch.cat([c.keys for c in caches], 1), torch.cat([c.values for c in caches], 1))
+
+
+class VisionTransformer(nn.Module):
+    """Backbone (official key names: pos_embed_s/t, reg_tokens, pos_embed_reg, patch_embed, blocks)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        c = cfg.embed_dim
+        # Fixed sin-cos tables, stored in checkpoints as frozen parameters (as official).
+        self.pos_embed_s = nn.Parameter(
+            torch.from_numpy(sincos_pos_embed(c, cfg.feat_sz_s)).unsqueeze(0), requires_grad=False
+        )
+        self.pos_embed_t = nn.Parameter(
+            torch.from_numpy(sincos_pos_embed(c, cfg.feat_sz_t)).unsqueeze(0), requires_grad=False
+        )
+        self.reg_tokens = nn.Parameter(torch.zeros(1, 4, c))
+        self.pos_embed_reg = nn.Parameter(torch.zeros(1, 4, c))
+        self.patch_embed = PatchEmbed(cfg.patch_size, c)
+        self.blocks = nn.ModuleList([Block(c, cfg.num_heads, cfg.mlp_hidden) for _ in range(cfg.depth)])
+        nn.init.trunc_normal_(self.reg_tokens, std=0.02)
+
+    def embed_templates(self, template: Tensor, online_template: Tensor) -> Tensor:
+        return torch.cat(
+            [self.patch_embed(template) + self.pos_embed_t, self.patch_embed(online_template) + self.pos_embed_t],
+            dim=1,
+        )
+
+    def embed_search(self, search: Tensor) -> Tensor:
+        reg = (self.reg_tokens + self.pos_embed_reg).expand(search.shape[0], -1, -1)
+        return torch.cat([self.patch_embed(search) + self.pos_embed_s, reg], dim=1)
+
+
+class MixFormerV2(nn.Module):
+    """MixFormerV2 network. Holds weights only; template state lives in a :class:`TemplateCache`."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = VisionTransformer(config)
+        self.box_head = DistributionBoxHead(config.embed_dim, config.feat_sz, config.search_size)
+        self.score_head = ScoreHead(config.embed_dim) if config.score_head else None
+
+    # -- training / official-style path ----------------------------------------------------------
+    def forward(
+        self,
+        template: Tensor,
+        online_template: Tensor,
+        search: Tensor,
+        softmax: bool = True,
+        run_score_head: bool = True,
+        layer_gammas: Sequence[float] | None = None,
+    ) -> dict:
+        """Full forward over the whole token sequence, as the official ``MixFormer.forward``.
+
+        Returns ``pred_boxes`` (B,1,4) normalised cxcywh, ``prob_l/t/r/b`` (probabilities, or
+        logits when ``softmax=False``), ``pred_scores`` (B,) logits when the score head runs,
+        ``reg_tokens`` (B,4,C) and ``distill_feat_list`` (every block's (B,N,C) output).
+        ``layer_gammas[i]`` scales block i's residual branches (progressive depth pruning).
+        """
+        template, online_template, search = (_squeeze5d(t) for t in (template, online_template, search))
+        bb = self.backbone
+        x = torch.cat([bb.embed_templates(template, online_template), bb.embed_search(search)], dim=1)
+        nt = 2 * self.config.num_template_tokens
+        feats = []
+        for i, block in enumerate(bb.blocks):
+            x = block(x, nt, 1.0 if layer_gammas is None else float(layer_gammas[i]))
+            feats.append(x)
+        out = self._heads(x[:, -4:], softmax, run_score_head)
+        out["distill_feat_list"] = feats
+        return out
+
+    # -- fast inference path -----------------------------------------------------------------------
+    def encode_templates(self, template: Tensor, online_template: Tensor) -> TemplateCache:
+        """Run the template tokens through the blocks once; keep each block's keys/values."""
+        bb = self.backbone
+        x = bb.embed_templates(template, online_template)
+        keys, values = [], []
+        last = len(bb.blocks) - 1
+        for i, block in enumerate(bb.blocks):
+            q, k, v = block.attn.qkv_heads(block.norm1(x))
+            keys.append(k)
+            values.append(v)
+            if i == last:
+                break  # the templates' final output is never used by the heads
+            x = x + block.attn.proj(block.attn.merge_heads(F.scaled_dot_product_attention(q, k, v)))
+            x = x + block.mlp(block.norm2(x))
+        return TemplateCache(torch.stack(keys), torch.stack(values))
+
+    def step(self, search: Tensor, cache: TemplateCache, softmax: bool = True, return_search_features: bool = False) -> dict:
+        """One tracking step: search crop (B,3,S,S) + template cache -> box, distributions, score.
+
+        Equal to :meth:`forward` on the same inputs up to float rounding. The last block only
+        updates the four prediction tokens unless the search features are requested.
+        """
+        search = _squeeze5d(search)
+        if cache.batch_size != search.shape[0]:
+            raise ValueError(f"cache holds {cache.batch_size} targets but {search.shape[0]} search crops were given")
+        bb = self.backbone
+        x = bb.embed_search(search)
+        last = len(bb.blocks) - 1
+        for i, block in enumerate(bb.blocks):
+            q, k, v = block.attn.qkv_heads(block.norm1(x))
+            k = torch.cat([cache.keys[i], k], dim=2)
+            v = torch.cat([cache.values[i], v], dim=2)
+            if i == last and not return_search_features:
+                x, q = x[:, -4:], q[:, :, -4:]  # only the prediction tokens feed the heads
+            x = x + block.attn.proj(block.attn.merge_heads(F.scaled_dot_product_attention(q, k, v)))
+            x = x + block.mlp(block.norm2(x))
+        out = self._heads(x[:, -4:], softmax, True)
+        if return_search_features:
+            s = self.config.feat_sz_s
+            out["search_features"] = x[:, :-4].transpose(1, 2).reshape(x.shape[0], -1, s, s)
+        return out
+
+    def _heads(self, reg_tokens: Tensor, softmax: bool, run_score_head: bool) -> dict:
+        boxes, probs, logits = self.box_head(reg_tokens)
+        dist = probs if softmax else logits
+        out = {"pred_boxes": boxes}
+        for j, name in enumerate(EDGE_NAMES):
+            out[f"prob_{name}"] = dist[:, j]
+        if run_score_head and self.score_head is not None:
+            out["pred_scores"] = self.score_head(reg_tokens)
+        out["reg_tokens"] = reg_tokens
+        return out
+
+
+def _squeeze5d(x: Tensor) -> Tensor:
+    # The official actors feed (1, B, 3, H, W) stacks.
+    return x.squeeze(0) if x.dim() == 5 else x
+
+
+def build_model(config: ModelConfig | str) -> MixFormerV2:
+    """Build a randomly initialised network from a config or a preset name."""
+    if isinstance(config, str):
+        from ..config import get_preset
+
+        config = get_preset(config).model
+    return MixFormerV2(config)

@@ -1,0 +1,108 @@
+"""ViT building blocks with asymmetric mixed attention.
+
+Module and parameter names follow the official implementation so that official
+state dicts load without renaming (``patch_embed.proj``, ``blocks.i.attn.qkv`` ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+BACKBONE_LN_EPS = 1e-6
+
+
+def sincos_pos_embed(embed_dim: int, grid_size: int) -> np.ndarray:
+    """2-D sin-cos table (grid_size**2, embed_dim) exactly as the official float32 numpy code.
+
+    The first half of the channels encodes the column (x) index, the second half the row.
+    """
+    quarter = embed_dim // 4
+    omega = np.arange(quarter, dtype=np.float32) / np.float32(quarter)
+    omega = (1.0 / 10000**omega).astype(np.float32)
+    rows, cols = np.meshgrid(
+        np.arange(grid_size, dtype=np.float32), np.arange(grid_size, dtype=np.float32), indexing="ij"
+    )
+
+    def encode(pos: np.ndarray) -> np.ndarray:
+        out = np.einsum("m,d->md", pos.reshape(-1), omega)  # float32 outer product
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+    return np.concatenate([encode(cols), encode(rows)], axis=1).astype(np.float32)
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, patch_size: int, embed_dim: int, in_chans: int = 3) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)  # (B, H*W, C), row-major tokens
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()  # exact (erf) GELU, as the official blocks
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Attention(nn.Module):
+    """Multi-head attention whose queries can be restricted to a subset of keys.
+
+    ``scale`` = head_dim**-0.5 is what the fused kernel applies by default.
+    """
+
+    def __init__(self, dim: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=True)
+        self.proj = nn.Linear(dim, dim)
+
+    def qkv_heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, N, C) -> q, k, v each (B, heads, N, head_dim)."""
+        b, n, _ = x.shape
+        qkv = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return qkv[0], qkv[1], qkv[2]
+
+    @staticmethod
+    def merge_heads(x: Tensor) -> Tensor:
+        b, h, n, d = x.shape
+        return x.transpose(1, 2).reshape(b, n, h * d)
+
+    def forward(self, x: Tensor, num_template_tokens: int) -> Tensor:
+        """Asymmetric mixed attention over the full sequence.
+
+        The first ``num_template_tokens`` tokens attend only to themselves; all later
+        tokens (search + prediction tokens) attend to the whole sequence.
+        """
+        q, k, v = self.qkv_heads(x)
+        nt = num_template_tokens
+        out_t = F.scaled_dot_product_attention(q[:, :, :nt], k[:, :, :nt], v[:, :, :nt])
+        out_s = F.scaled_dot_product_attention(q[:, :, nt:], k, v)
+        return self.proj(self.merge_heads(torch.cat([out_t, out_s], dim=2)))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block. ``gamma`` scales both residual branches (depth pruning)."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_hidden: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=BACKBONE_LN_EPS)
+        self.attn = Attention(dim, num_heads)
+        self.norm2 = nn.LayerNorm(dim, eps=BACKBONE_LN_EPS)
+        self.mlp = Mlp(dim, mlp_hidden)
+
+    def forward(self, x: Tensor, num_template_tokens: int, gamma: float = 1.0) -> Tensor:
+        if gamma == 1.0:
+            x = x + self.attn(self.norm1(x), num_template_tokens)
+            return x + self.mlp(self.norm2(x))
+        x = x + gamma * self.attn(self.norm1(x), num_template_tokens)
+        return x + gamma * self.mlp(self.norm2(x))
