@@ -4,9 +4,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # The CPU build of torch; a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
-PYTEST_ARGS ?= -n 2
+# GPU tests run only on a CUDA machine: `make test-gpu`.
+PYTEST_ARGS ?= -n 2 -m "not gpu"
 
-.PHONY: install test conformance demo bench clean
+.PHONY: install test test-gpu conformance demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ install: $(VENV)/.installed
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-gpu: install
+	$(PY) -m pytest -m gpu
 
 conformance: install
 	$(PY) -m pytest -m conformance

@@ -94,9 +94,14 @@ class ModelConfig:
         return cls(**dict(data))
 
 
-# Update intervals of the official online configs (TEST.UPDATE_INTERVALS), per benchmark; datasets
+# TEST.UPDATE_INTERVALS of the official config.py defaults (mixformer2_vit_online family); a YAML only
+# overrides some entries (the merge is recursive), so e.g. VOT22STB keeps its default [10].
+_DEFAULT_UPDATE_INTERVALS = {
+    "lasot": 200, "got10k_test": 200, "trackingnet": 200, "vot20": 200, "vot20lt": 200, "vot22stb": 10, "tnl2k": 200,
+}
+# Effective update intervals of the official online configs (defaults + YAML), per benchmark; datasets
 # without an entry fall back to DATA.MAX_SAMPLE_INTERVAL = 200 in the official tracker.
-_UPDATE_INTERVALS_B = {"lasot": 200, "got10k_test": 10, "trackingnet": 25, "vot20": 10, "vot20lt": 200, "tnl2k": 200}
+_UPDATE_INTERVALS_B = {**_DEFAULT_UPDATE_INTERVALS, "got10k_test": 10, "trackingnet": 25, "vot20": 10}
 _UPDATE_INTERVALS_S = {**_UPDATE_INTERVALS_B, "got10k_test": 15}
 # Search factors of the released test script (tracking/test_mixformer.sh); the YAML says 4.5.
 _SEARCH_FACTORS_B = {"lasot": 5.0, "got10k_test": 5.0, "trackingnet": 5.0}
@@ -228,7 +233,10 @@ def configs_from_official_yaml(path: str | Path) -> tuple[ModelConfig, TrackerCo
         feat_sz=int(_get(tree, "MODEL.FEAT_SZ", 18)),
         score_head=bool(_get(tree, "TRAIN.TRAIN_SCORE", False) or _get(tree, "MODEL.PRETRAINED_STATIC", False)),
     )
-    intervals = {k.lower(): int(_first(v)) for k, v in (_get(tree, "TEST.UPDATE_INTERVALS", {}) or {}).items()}
+    intervals = dict(_DEFAULT_UPDATE_INTERVALS)
+    intervals.update(
+        {k.lower(): int(_first(v)) for k, v in (_get(tree, "TEST.UPDATE_INTERVALS", {}) or {}).items()}
+    )
     tracker = TrackerConfig(
         template_factor=float(_get(tree, "TEST.TEMPLATE_FACTOR", 2.0)),
         search_factor=float(_get(tree, "TEST.SEARCH_FACTOR", 5.0)),

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Mapping
 
@@ -54,14 +54,22 @@ def _read_torch(path: Path) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        detail = _loader_detail(str(exc))
+        if not any(s in detail for s in _CODE_REFUSALS):
+            # e.g. random bytes / a text file: the weights-only unpickler trips over a bad opcode
+            raise CheckpointError(
+                f"cannot read checkpoint {path} (truncated, corrupt or not a PyTorch file?): {detail}"
+            ) from None
         raise CheckpointError(
             f"{path} contains pickled Python objects besides tensors (e.g. an official training checkpoint's "
             "'settings'); refusing to execute pickled code. Re-save only the weights in a trusted environment: "
             "torch.save({'net': torch.load(path, weights_only=False)['net']}, 'weights.pth.tar'). "
-            f"Loader message: {str(exc).splitlines()[0]}"
+            f"Loader message: {detail}"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read checkpoint {path} (truncated or not a PyTorch file?): {exc}") from None
+    except Exception as exc:  # a corrupt pickle stream can raise anything (KeyError, IndexError, struct.error, ...)
+        raise CheckpointError(
+            f"cannot read checkpoint {path} (truncated, corrupt or not a PyTorch file?): {type(exc).__name__}: {exc}"
+        ) from None
     if isinstance(obj, Mapping):
         for key in _WRAPPER_KEYS:
             if key in obj and isinstance(obj[key], Mapping):
@@ -70,6 +78,21 @@ def _read_torch(path: Path) -> dict[str, Tensor]:
     if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
         raise CheckpointError(f"{path} holds no state dict (expected tensors, optionally under 'net')")
     return dict(obj)
+
+
+# What torch's weights-only unpickler says when it meets a class/function reference (pickled code);
+# "Unsupported class" is the wording of older torch releases.
+_CODE_REFUSALS = ("Unsupported global", "Unsupported class", "GLOBAL")
+
+
+def _loader_detail(message: str) -> str:
+    """The informative line of torch's (long, ANSI-coloured) weights-only error message."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in message.splitlines()]
+    lines = [ln for ln in lines if ln]
+    for ln in lines:
+        if "Unsupported" in ln:
+            return ln
+    return lines[0] if lines else message
 
 
 def _strip_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:

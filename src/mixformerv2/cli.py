@@ -1,0 +1,176 @@
+"""Command line: ``mixformerv2 track | info``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .errors import InputError, MixFormerError
+
+
+def _parse_box(text: str) -> list[float]:
+    parts = text.replace(" ", "").split(",")
+    try:
+        box = [float(p) for p in parts]
+    except ValueError:
+        raise InputError(f"--box must be four numbers x,y,w,h (got {text!r})") from None
+    if len(box) != 4:
+        raise InputError(f"--box must be four numbers x,y,w,h (got {len(box)}: {text!r})")
+    return box
+
+
+def _device(name: str):
+    import torch
+
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {name} requested but CUDA is not available on this machine (use --device cpu)")
+    return torch.device(name)
+
+
+def _build_tracker(args: argparse.Namespace):
+    from .tracking.tracker import Tracker
+
+    if args.weights is None:
+        raise InputError("no --weights given: pass an official MixFormerV2 checkpoint (.pth.tar) or a .safetensors file")
+    tracker = Tracker.from_checkpoint(args.weights, preset=args.preset, device=_device(args.device), dataset=args.dataset)
+    overrides = {}
+    if args.search_factor is not None:
+        overrides["search_factor"] = args.search_factor
+    if args.update_interval is not None:
+        overrides["update_interval"] = args.update_interval
+    if overrides:
+        tracker.config = tracker.config.replace(**overrides)
+    return tracker
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .tracking.video import AnnotatedVideoWriter, open_source, write_boxes
+
+    init_box = _parse_box(args.box)
+    for out in (args.save_video, args.save_boxes):
+        if out is not None:
+            if Path(out).exists() and not args.overwrite:
+                raise InputError(f"{out} exists; refusing to overwrite it (pass --overwrite)")
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+    tracker = _build_tracker(args)
+    boxes: list[Sequence[float]] = []
+    writer = None
+    track_seconds = 0.0
+    start = time.perf_counter()
+    stopped_by: BaseException | None = None
+    with open_source(args.source) as source:
+        frames = iter(source)
+        first = next(frames, None)
+        if first is None:
+            raise InputError(f"{args.source}: no frames")
+        tracker.init(first, init_box)
+        boxes.append(tuple(init_box))
+        if args.save_video:
+            size = (first.shape[1], first.shape[0])
+            writer = AnnotatedVideoWriter(args.save_video, source.fps, size, overwrite=args.overwrite)
+            writer.write(first, init_box, label="init")
+        total = source.num_frames
+        if args.max_frames is not None:
+            total = min(total, args.max_frames) if total else args.max_frames
+        bar = tqdm(total=total, initial=1, unit="frame", desc="tracking", disable=args.quiet)
+        try:
+            for frame in frames:
+                if args.max_frames is not None and len(boxes) >= args.max_frames:
+                    break
+                t0 = time.perf_counter()
+                result = tracker.track(frame)
+                track_seconds += time.perf_counter() - t0
+                boxes.append(result.box)
+                if writer is not None:
+                    writer.write(frame, result.box, label=None if math.isnan(result.score) else f"{result.score:.2f}")
+                bar.update(1)
+        except (KeyboardInterrupt, MixFormerError) as exc:
+            stopped_by = exc  # keep what was tracked so far, then report
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
+    if args.save_boxes:
+        write_boxes(args.save_boxes, boxes, overwrite=args.overwrite)
+    wall = time.perf_counter() - start
+    fps = (len(boxes) - 1) / track_seconds if track_seconds > 0 else float("nan")
+    print(
+        f"{'stopped after' if stopped_by else 'tracked'} {len(boxes)} frames: "
+        f"{fps:.1f} FPS tracking, {len(boxes) / wall:.1f} FPS end to end (decode + write included)"
+    )
+    for what, path in (("boxes", args.save_boxes), ("video", args.save_video)):
+        if path:
+            print(f"{what}: {path}" + (" (partial)" if stopped_by else ""))
+    if args.print_boxes:
+        for b in boxes:
+            print(",".join(f"{v:.2f}" for v in b))
+    if isinstance(stopped_by, MixFormerError):
+        raise stopped_by
+    return 130 if stopped_by else 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .models.checkpoints import describe_checkpoint
+
+    info = describe_checkpoint(args.checkpoint)
+    cfg = info["config"]
+    print(f"checkpoint  {info['path']}")
+    print(f"format      {info['format']}")
+    print(f"preset      {info['preset']}")
+    print(f"parameters  {info['parameters']:,} in {info['tensors']} tensors ({info['dtype']})")
+    print(f"sizes       search {cfg.search_size}, template {cfg.template_size}, patch {cfg.patch_size}")
+    print(
+        f"network     width {cfg.embed_dim}, depth {cfg.depth}, heads {cfg.num_heads}, MLP hidden {cfg.mlp_hidden} "
+        f"(ratio {cfg.mlp_ratio:g}), {cfg.feat_sz} bins, score head {'yes' if cfg.score_head else 'no'}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .config import PRESETS
+
+    parser = argparse.ArgumentParser(prog="mixformerv2", description="MixFormerV2 single-object tracker")
+    parser.add_argument("--version", action="version", version=f"mixformerv2 {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    track = sub.add_parser("track", help="track one object through a video, an image folder or a camera")
+    track.add_argument("source", help="video file, folder of images, or camera index (0, 1, ...)")
+    track.add_argument("--box", required=True, help="initial box on the first frame: x,y,w,h (pixels, top-left corner)")
+    track.add_argument("--weights", help="checkpoint: official .pth.tar or mixformerv2 .safetensors")
+    track.add_argument("--preset", choices=sorted(PRESETS), help="architecture (default: read from the checkpoint)")
+    track.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    track.add_argument("--dataset", help="use the official settings of a benchmark (lasot, got10k_test, trackingnet, ...)")
+    track.add_argument("--search-factor", type=float, help="search region size relative to the target")
+    track.add_argument("--update-interval", type=int, help="frames between online template updates")
+    track.add_argument("--max-frames", type=int, help="stop after this many frames (init frame included)")
+    track.add_argument("--save-video", help="write an annotated video (.mp4)")
+    track.add_argument("--save-boxes", help="write boxes, one x,y,w,h line per frame")
+    track.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    track.add_argument("--print-boxes", action="store_true", help="print every box to stdout")
+    track.add_argument("--quiet", action="store_true", help="no progress bar")
+    track.set_defaults(func=cmd_track)
+
+    info = sub.add_parser("info", help="describe a checkpoint: preset, sizes, parameter count")
+    info.add_argument("checkpoint")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MixFormerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Tracking: the MixFormerV2 tracker, frame sources and output writers."""
