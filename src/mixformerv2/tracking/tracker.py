@@ -107,6 +107,8 @@ class Tracker:
         return True, result.box
 
     def track(self, frame: np.ndarray) -> TrackResult:
+        if not self._targets:
+            raise RuntimeError("call init() / init_targets() before tracking")
         if len(self._targets) != 1:
             raise RuntimeError(f"track() follows one target but {len(self._targets)} are set; use track_targets()")
         return self.track_targets(frame)[0]

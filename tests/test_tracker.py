@@ -1,0 +1,126 @@
+"""Tracker behaviour beyond the official trace: caching policy, API contract, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mixformerv2 import InputError, ModelConfig, TrackerConfig, Tracker, build_model
+from mixformerv2.tracking.tracker import default_tracker_config
+
+TINY = ModelConfig(embed_dim=32, depth=2, num_heads=2, mlp_ratio=2, template_size=32, search_size=64, feat_sz=16)
+
+
+def _frames(n=12, h=90, w=120, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+
+
+@pytest.fixture()
+def model():
+    torch.manual_seed(0)
+    return build_model(TINY).eval()
+
+
+class CountingModel(torch.nn.Module):
+    """Wraps a model and counts template encodings and steps."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner, self.config, self.encodes, self.steps = model, model.config, 0, 0
+
+    def encode_templates(self, *args):
+        self.encodes += 1
+        return self.inner.encode_templates(*args)
+
+    def step(self, *args, **kw):
+        self.steps += 1
+        return self.inner.step(*args, **kw)
+
+
+def test_templates_are_encoded_only_at_init_and_when_the_online_template_changes(model):
+    counting = CountingModel(model)
+    # threshold 0 accepts every frame as a candidate, so every update swaps the online template
+    tracker = Tracker(counting, TrackerConfig(update_interval=3, score_threshold=0.0))
+    frames = _frames(10)
+    tracker.init(frames[0], (40, 30, 20, 16))
+    results = [tracker.track(f) for f in frames[1:]]
+    replaced = [r for r in results if r.online_template_replaced]
+    assert len(replaced) == 3
+    # the online template after frame k*3 is the best candidate of frames (k-1)*3+1 .. k*3
+    assert [(r.online_template_frame - 1) // 3 for r in replaced] == [0, 1, 2]
+    assert counting.steps == 9
+    assert counting.encodes == 1 + len(replaced)
+
+
+def test_no_candidate_keeps_initial_template_without_reencoding(model):
+    counting = CountingModel(model)
+    tracker = Tracker(counting, TrackerConfig(update_interval=2, score_threshold=1.0))  # nothing qualifies
+    frames = _frames(7)
+    tracker.init(frames[0], (40, 30, 20, 16))
+    results = [tracker.track(f) for f in frames[1:]]
+    assert all(r.online_template_frame == 0 and not r.template_updated for r in results)
+    assert sum(r.online_template_replaced for r in results) == 3
+    assert counting.encodes == 1  # reverting to the template already in use costs nothing
+
+
+def test_opencv_contract_and_result_fields(model):
+    tracker = Tracker(model)
+    frames = _frames(3)
+    tracker.init(frames[0], (40, 30, 20, 16))
+    ok, box = tracker.update(frames[1])
+    assert ok is True and len(box) == 4 and all(isinstance(v, float) for v in box)
+    r = tracker.track(frames[2])
+    assert 0.0 <= r.score <= 1.0 and r.crop is not None and r.crop.side >= 1
+    h, w = frames[0].shape[:2]
+    x, y, bw, bh = r.box
+    assert 0 <= x <= w - 10 and 0 <= y <= h - 10 and bw >= 10 and bh >= 10
+
+
+def test_tracking_is_deterministic_and_reinit_resets(model):
+    frames = _frames(6)
+    tracker = Tracker(model)
+    tracker.init(frames[0], (40, 30, 20, 16))
+    first = [tracker.track(f).box for f in frames[1:]]
+    tracker.init(frames[0], (40, 30, 20, 16))
+    again = [tracker.track(f).box for f in frames[1:]]
+    assert first == again
+    assert tracker.frame_id == 5
+
+
+def test_model_without_score_head_never_updates(model):
+    plain = build_model(TINY.replace(score_head=False)).eval()
+    tracker = Tracker(plain, TrackerConfig(update_interval=1))
+    frames = _frames(4)
+    tracker.init(frames[0], (40, 30, 20, 16))
+    results = [tracker.track(f) for f in frames[1:]]
+    assert all(np.isnan(r.score) and r.online_template_frame == 0 for r in results)
+
+
+def test_dataset_settings_and_defaults(model):
+    from mixformerv2 import get_preset
+
+    b = get_preset("mixformerv2-b")
+    assert default_tracker_config(b.model) is b.tracker
+    assert default_tracker_config(TINY) == TrackerConfig()
+    tracker = Tracker(model, b.tracker, dataset="GOT10K_TEST")
+    assert (tracker.config.update_interval, tracker.config.search_factor) == (10, 5.0)
+
+
+def test_errors(model):
+    tracker = Tracker(model)
+    frame = _frames(1)[0]
+    with pytest.raises(RuntimeError, match="init"):
+        tracker.track(frame)
+    for bad in [(1, 2, 0, 5), (1, 2, -3, 5), (float("nan"), 2, 3, 4), (500, 500, 10, 10), (1, 2, 3)]:
+        with pytest.raises(InputError):
+            tracker.init(frame, bad)
+    with pytest.raises(InputError):
+        tracker.init(np.zeros((0, 0, 3), np.uint8), (1, 2, 3, 4))
+    with pytest.raises(InputError):
+        tracker.init(frame.astype(np.float32), (1, 2, 3, 4))
+    tracker.init_targets(frame, [(10, 10, 20, 20), (50, 40, 20, 20)])
+    with pytest.raises(RuntimeError, match="track_targets"):
+        tracker.track(frame)
+    assert len(tracker.track_targets(frame)) == 2
