@@ -20,7 +20,9 @@ from mixformerv2 import build_model, get_preset
 from mixformerv2.tracking.tracker import Tracker
 
 
-def measure(fns: dict[str, Callable[[], object]], seconds: float, warmup: int = 3, rounds: int = 5) -> dict[str, float]:
+def measure(
+    fns: dict[str, Callable[[], object]], seconds: float, sync: Callable[[], None], warmup: int = 3, rounds: int = 5
+) -> dict[str, float]:
     """Median FPS per function. Timing windows of the functions are interleaved round by
     round, so that a machine that gets busier or throttles affects all of them alike."""
     for fn in fns.values():
@@ -34,19 +36,19 @@ def measure(fns: dict[str, Callable[[], object]], seconds: float, warmup: int = 
             while (elapsed := time.perf_counter() - start) < window or n < 2:
                 fn()
                 n += 1
+                sync()
             rates[name].append(n / elapsed)
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
-def bench_preset(name: str, seconds: float) -> dict:
+def bench_preset(name: str, seconds: float, device: torch.device) -> dict:
     cfg = get_preset(name).model
-    model = build_model(cfg).eval()
+    model = build_model(cfg).eval().to(device)
     g = torch.Generator().manual_seed(0)
-    t = torch.randn(1, 3, cfg.template_size, cfg.template_size, generator=g)
-    ot = torch.randn(1, 3, cfg.template_size, cfg.template_size, generator=g)
-    s = torch.randn(1, 3, cfg.search_size, cfg.search_size, generator=g)
+    t, ot = (torch.randn(1, 3, cfg.template_size, cfg.template_size, generator=g).to(device) for _ in range(2))
+    s = torch.randn(1, 3, cfg.search_size, cfg.search_size, generator=g).to(device)
     frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    tracker = Tracker(model)
+    tracker = Tracker(model, device=device)
     tracker.init(frame, (300, 200, 60, 50))
     with torch.inference_mode():
         cache = model.encode_templates(t, ot)
@@ -57,6 +59,7 @@ def bench_preset(name: str, seconds: float) -> dict:
                 "tracker": lambda: tracker.track(frame),
             },
             seconds,
+            torch.cuda.synchronize if device.type == "cuda" else (lambda: None),
         )
     return {"preset": name, **rates}
 
@@ -65,15 +68,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--presets", nargs="+", default=["mixformerv2-s", "mixformerv2-b"])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--seconds", type=float, default=5.0, help="timing budget per path and preset")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, float32, batch 1, random weights")
+    device = torch.device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
+    print(f"torch {torch.__version__}, {where}, float32, batch 1, random weights")
     print()
     print("| preset | official-style full forward (FPS) | cached step (FPS) | ratio | tracker end to end (FPS) |")
     print("|---|---:|---:|---:|---:|")
     for name in args.presets:
-        r = bench_preset(name, args.seconds)
+        r = bench_preset(name, args.seconds, device)
         print(
             f"| {r['preset']} | {r['official']:.1f} | {r['cached']:.1f} | {r['cached'] / r['official']:.2f}x "
             f"| {r['tracker']:.1f} |",
