@@ -1,0 +1,1 @@
+"""Data: one sequence layer for training and evaluation, dataset readers, sampling."""
