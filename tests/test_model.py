@@ -1,0 +1,99 @@
+"""Network properties that hold for any configuration (no fixtures needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mixformerv2 import ModelConfig, TemplateCache, build_model
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "mixformerv2"
+
+
+def _inputs(cfg: ModelConfig, batch: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randn(batch, 3, cfg.template_size, cfg.template_size, generator=g)
+    ot = torch.randn(batch, 3, cfg.template_size, cfg.template_size, generator=g)
+    s = torch.randn(batch, 3, cfg.search_size, cfg.search_size, generator=g)
+    return t, ot, s
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ModelConfig(embed_dim=48, depth=3, num_heads=3, mlp_ratio=1.5, template_size=48, search_size=80, feat_sz=20),
+        ModelConfig(embed_dim=32, depth=1, num_heads=1, mlp_ratio=4, patch_size=8, template_size=16, search_size=40,
+                    feat_sz=7, score_head=False),
+    ],
+    ids=["odd-sizes", "patch8-no-score"],
+)
+@torch.no_grad()
+def test_step_equals_forward_for_any_config(cfg):
+    torch.manual_seed(1)
+    model = build_model(cfg).eval()
+    t, ot, s = _inputs(cfg, 3)
+    full = model(t, ot, s)
+    fast = model.step(s, model.encode_templates(t, ot), return_search_features=True)
+    for key in ("pred_boxes", "prob_l", "prob_r", "prob_t", "prob_b", "reg_tokens"):
+        torch.testing.assert_close(fast[key], full[key], atol=1e-5, rtol=0)
+    assert ("pred_scores" in full) == cfg.score_head
+    n_t = cfg.num_template_tokens
+    search_tokens = full["distill_feat_list"][-1][:, 2 * n_t : 2 * n_t + cfg.num_search_tokens]
+    got = fast["search_features"].flatten(2).transpose(1, 2)
+    torch.testing.assert_close(got, search_tokens, atol=1e-5, rtol=1e-5)
+    assert len(full["distill_feat_list"]) == cfg.depth
+    assert full["distill_feat_list"][0].shape == (3, 2 * n_t + cfg.num_search_tokens + 4, cfg.embed_dim)
+
+
+@torch.no_grad()
+def test_model_holds_no_template_state():
+    """Interleaving two caches gives the same results as using each alone."""
+    cfg = ModelConfig(embed_dim=32, depth=2, num_heads=2, mlp_ratio=2, template_size=32, search_size=64, feat_sz=16)
+    model = build_model(cfg).eval()
+    (t1, o1, s1), (t2, o2, s2) = _inputs(cfg, 1, 1), _inputs(cfg, 1, 2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    attrs = set(vars(model)) | {k for m in model.modules() for k in vars(m)}
+    c1, c2 = model.encode_templates(t1, o1), model.encode_templates(t2, o2)
+    a = model.step(s1, c1)["pred_boxes"]
+    model.step(s2, c2)
+    assert torch.equal(model.step(s1, c1)["pred_boxes"], a)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert attrs == set(vars(model)) | {k for m in model.modules() for k in vars(m)}
+    both = TemplateCache.cat([c1, c2])
+    out = model.step(torch.cat([s1, s2]), both)["pred_boxes"]
+    torch.testing.assert_close(out[0], a[0], atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="2 targets"):
+        model.step(s1, both)
+
+
+def test_no_device_calls_in_model_code():
+    offenders = [str(p) for p in SRC.rglob("*.py") if ".cuda(" in p.read_text()]
+    assert offenders == []
+
+
+@torch.no_grad()
+def test_zero_gamma_makes_a_block_the_identity():
+    cfg = ModelConfig(embed_dim=32, depth=3, num_heads=2, mlp_ratio=2, template_size=32, search_size=64, feat_sz=16)
+    model = build_model(cfg).eval()
+    t, ot, s = _inputs(cfg, 2)
+    feats = model(t, ot, s, layer_gammas=[1.0, 0.0, 1.0])["distill_feat_list"]
+    assert torch.equal(feats[1], feats[0])
+    assert not torch.equal(feats[2], feats[1])
+
+
+@torch.no_grad()
+def test_official_5d_inputs_and_box_conventions():
+    cfg = ModelConfig(embed_dim=32, depth=1, num_heads=2, mlp_ratio=2, template_size=32, search_size=64, feat_sz=16)
+    model = build_model(cfg).eval()
+    t, ot, s = _inputs(cfg, 2)
+    out = model(t[None], ot[None], s[None])
+    torch.testing.assert_close(out["pred_boxes"], model(t, ot, s)["pred_boxes"])
+    # right/bottom edges can never exceed (bins-1)/bins of the crop: bins sit at k*stride
+    cx, cy, w, h = out["pred_boxes"][:, 0].unbind(-1)
+    assert torch.all(cx + w / 2 <= (cfg.feat_sz - 1) / cfg.feat_sz + 1e-6)
+    probs = out["prob_l"]
+    torch.testing.assert_close(probs.sum(-1), torch.ones(2))
+    logits = model(t, ot, s, softmax=False)["prob_l"]
+    torch.testing.assert_close(logits.softmax(-1), probs)
