@@ -1,4 +1,4 @@
-"""Command line: ``mixformerv2 track | info``."""
+"""Command line: ``mixformerv2 track | info | train``."""
 
 from __future__ import annotations
 
@@ -132,6 +132,38 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training.recipes import parse_data_overrides
+    from .training.trainer import train_from_recipe
+
+    if args.epochs is not None and args.epochs < 1:
+        raise InputError(f"--epochs must be a positive integer (got {args.epochs})")
+    if args.workers is not None and args.workers < 0:
+        raise InputError(f"--workers must be >= 0 (got {args.workers})")
+    device = None if args.device == "auto" else args.device
+    if device is not None:
+        _device(device)  # clear error when CUDA is missing
+    try:
+        result = train_from_recipe(
+            args.recipe,
+            args.out,
+            data_roots=parse_data_overrides(args.data),
+            resume=args.resume,
+            overwrite=args.overwrite,
+            epochs=args.epochs,
+            workers=args.workers,
+            device=device,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted; continue from the last complete epoch with: --resume --out {args.out}", file=sys.stderr)
+        return 130
+    if result.model_path is not None:  # rank 0 only under torchrun
+        print(f"trained {result.epochs_done} epochs ({result.global_step} steps); model: {result.model_path}; "
+              f"checkpoints: {Path(args.out) / 'checkpoints'}; log: {Path(args.out) / 'log.csv'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .config import PRESETS
@@ -160,6 +192,27 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe a checkpoint: preset, sizes, parameter count")
     info.add_argument("checkpoint")
     info.set_defaults(func=cmd_info)
+
+    train = sub.add_parser(
+        "train",
+        help="train a network from a recipe (multi-GPU: torchrun --nproc_per_node N -m mixformerv2 train ...)",
+    )
+    train.add_argument("--recipe", required=True,
+                       help="built-in recipe name (mixformerv2-b-gt, tiny-cpu) or a YAML file")
+    train.add_argument("--data", action="append", metavar="NAME=ROOT",
+                       help="dataset root, overriding the recipe's (repeatable), e.g. --data got10k=/data/got10k/train")
+    train.add_argument("--out", required=True,
+                       help="output folder: checkpoints, log.csv, TensorBoard, model.safetensors")
+    mode = train.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="continue the run in --out from its last complete epoch (starts afresh if --out is empty)")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="start over in a non-empty --out (replaces training outputs only; other files are kept)")
+    train.add_argument("--epochs", type=int, help="total number of epochs (overrides the recipe)")
+    train.add_argument("--workers", type=int, help="data-loading worker processes per GPU/process")
+    train.add_argument("--device", default="auto", help="auto (default: cuda if available), cpu or cuda")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
     return parser
 
 

@@ -75,6 +75,34 @@ def crop_around(
     return cv2.resize(patch, (out_size, out_size)), info
 
 
+
+def crop_padding_mask(info: CropInfo, out_size: int) -> np.ndarray:
+    """(out_size, out_size) bool mask of the resized crop: True where padding reaches a pixel.
+
+    The official training crop (``sample_target`` with a mask) builds a float64 mask on the
+    side x side crop (1 = padded, including the "+1" border column/row), resizes it with
+    ``cv2.resize`` INTER_LINEAR and casts it to bool, so an output pixel is True as soon as
+    any source pixel with a positive bilinear weight is padded (threshold ``!= 0``, not 0.5).
+    The padded set is "padded row OR padded column" and the bilinear weights are separable,
+    so the same mask is obtained from two 1-D resizes without building the side x side image
+    (tests check equality with the literal 2-D construction).
+    """
+    side, out_size = int(info.side), int(out_size)
+    if side < 1 or out_size < 1:
+        raise InputError(f"crop side {side} and output size {out_size} must be positive")
+
+    def touched(pad_lo: int, pad_hi: int) -> np.ndarray:
+        # Two identical columns, not one: OpenCV takes another code path for a 1-px-wide
+        # image whose coefficients differ from the 2-D case by rounding (exact 0 vs ~1e-16).
+        line = np.ones((side, 2), dtype=np.float64)  # 1 = padded
+        line[pad_lo : max(pad_lo, side - pad_hi)] = 0.0
+        return cv2.resize(line, (2, out_size), interpolation=cv2.INTER_LINEAR)[:, 0] != 0
+
+    rows = touched(info.pad_top, info.pad_bottom)
+    cols = touched(info.pad_left, info.pad_right)
+    return rows[:, None] | cols[None, :]
+
+
 def map_back(
     pred_cxcywh_px: Sequence[float], state_xywh: Sequence[float], search_size: int, resize_factor: float
 ) -> list[float]:
