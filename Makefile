@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 # GPU tests run only on a CUDA machine: `make test-gpu`.
 PYTEST_ARGS ?= -n 2 -m "not gpu"
 
-.PHONY: install test test-gpu conformance demo bench clean
+.PHONY: install test test-gpu conformance demo default-model bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,19 +27,15 @@ test-gpu: install
 conformance: install
 	$(PY) -m pytest -m conformance
 
-# The embedded default model arrives with the training work (issue 3); until then the demo
-# needs a checkpoint: make demo WEIGHTS=mixformerv2_small.pth.tar BOX=x,y,w,h VIDEO=clip.mp4
-WEIGHTS ?=
-VIDEO ?= ../shared/data/videos/box.mp4
-BOX ?= 295,15,300,225
+# Tracks an embedded clip (generated on the fly) with the shipped default model, beside
+# OpenCV CSRT and KCF; writes out/demo/tracked.mp4 and out/demo/boxes.txt.
 demo: install
-	@if [ -z "$(WEIGHTS)" ]; then \
-	  echo "make demo: no default model ships yet; pass WEIGHTS=<official .pth.tar or .safetensors>"; exit 2; fi
-	$(VENV)/bin/mixformerv2 track "$(VIDEO)" --box "$(BOX)" --weights "$(WEIGHTS)" \
-	  --save-video out/demo.mp4 --save-boxes out/demo.txt --overwrite
+	$(VENV)/bin/mixformerv2 demo --out out/demo
 
-bench: install
-	$(PY) benchmarks/speed.py
+# Re-train the default model from scratch (synthetic data, then the mixformerv2-tiny recipe).
+default-model: install
+	$(PY) -c "from mixformerv2.data.synthetic import write_got10k; write_got10k('data/synthetic/train', 400, seed=0, workers=2)"
+	$(VENV)/bin/mixformerv2 train --recipe mixformerv2-tiny --data got10k=data/synthetic/train --out runs/default --resume
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

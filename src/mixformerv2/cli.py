@@ -35,7 +35,11 @@ def _build_tracker(args: argparse.Namespace):
     from .tracking.tracker import Tracker
 
     if args.weights is None:
-        raise InputError("no --weights given: pass an official MixFormerV2 checkpoint (.pth.tar) or a .safetensors file")
+        from .demo import default_weights
+
+        args.weights = str(default_weights())
+        print(f"no --weights given: using the default model {args.weights} (small, trained on synthetic data; "
+              "pass an official MixFormerV2 checkpoint for full accuracy)", file=sys.stderr)
     tracker = Tracker.from_checkpoint(args.weights, preset=args.preset, device=_device(args.device), dataset=args.dataset)
     overrides = {}
     if args.search_factor is not None:
@@ -115,6 +119,13 @@ def cmd_track(args: argparse.Namespace) -> int:
     return 130 if stopped_by else 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    print(run_demo(args.out, weights=args.weights, seed=args.seed, baselines=tuple(args.baselines), device=_device(args.device)))
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .models.checkpoints import describe_checkpoint
 
@@ -175,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     track = sub.add_parser("track", help="track one object through a video, an image folder or a camera")
     track.add_argument("source", help="video file, folder of images, or camera index (0, 1, ...)")
     track.add_argument("--box", required=True, help="initial box on the first frame: x,y,w,h (pixels, top-left corner)")
-    track.add_argument("--weights", help="checkpoint: official .pth.tar or mixformerv2 .safetensors")
+    track.add_argument("--weights", help="checkpoint: official .pth.tar or mixformerv2 .safetensors (default: the shipped default model)")
     track.add_argument("--preset", choices=sorted(PRESETS), help="architecture (default: read from the checkpoint)")
     track.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     track.add_argument("--dataset", help="use the official settings of a benchmark (lasot, got10k_test, trackingnet, ...)")
@@ -188,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--print-boxes", action="store_true", help="print every box to stdout")
     track.add_argument("--quiet", action="store_true", help="no progress bar")
     track.set_defaults(func=cmd_track)
+
+    demo = sub.add_parser("demo", help="track an embedded (generated) clip, scored against CSRT and KCF")
+    demo.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    demo.add_argument("--weights", help="checkpoint (default: the shipped default model)")
+    demo.add_argument("--seed", type=int, default=7, help="which generated clip")
+    demo.add_argument("--baselines", nargs="*", default=["csrt", "kcf"], help="OpenCV trackers to compare with")
+    demo.add_argument("--device", default="cpu")
+    demo.set_defaults(func=cmd_demo)
 
     info = sub.add_parser("info", help="describe a checkpoint: preset, sizes, parameter count")
     info.add_argument("checkpoint")
