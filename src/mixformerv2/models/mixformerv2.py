@@ -50,10 +50,10 @@ class VisionTransformer(nn.Module):
         c = cfg.embed_dim
         # Fixed sin-cos tables, stored in checkpoints as frozen parameters (as official).
         self.pos_embed_s = nn.Parameter(
-            torch.from_numpy(sincos_pos_embed(c, cfg.feat_sz_s)).unsqueeze(0), requires_grad=False
+            torch.tensor(sincos_pos_embed(c, cfg.feat_sz_s)).unsqueeze(0), requires_grad=False
         )
         self.pos_embed_t = nn.Parameter(
-            torch.from_numpy(sincos_pos_embed(c, cfg.feat_sz_t)).unsqueeze(0), requires_grad=False
+            torch.tensor(sincos_pos_embed(c, cfg.feat_sz_t)).unsqueeze(0), requires_grad=False
         )
         self.reg_tokens = nn.Parameter(torch.zeros(1, 4, c))
         self.pos_embed_reg = nn.Parameter(torch.zeros(1, 4, c))

@@ -1,0 +1,94 @@
+"""`mixformerv2 bench`: parameters, FLOPs of one tracking step, and frames per second per preset.
+
+FLOPs are counted by ``torch.utils.flop_counter`` on meta tensors (matmul / attention / conv,
+2 FLOPs per multiply-add, as the official-model manifest counts them): the official-style
+per-frame full forward, our cached step, and the template encoding done at updates.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..config import ModelConfig
+from ..models.mixformerv2 import MixFormerV2
+
+
+@dataclass
+class BenchRow:
+    name: str
+    parameters: int
+    gflops_full_forward: float  # what the official tracker runs every frame
+    gflops_step: float  # our per-frame cached step
+    gflops_encode: float  # template encoding, at init and template updates only
+    fps_step: float
+    fps_tracker: float  # crop -> box, end to end
+
+
+def count_flops(config: ModelConfig) -> tuple[float, float, float]:
+    """GFLOPs of (full forward, cached step, template encoding) for one target."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = MixFormerV2(config).eval()
+        t = torch.empty(1, 3, config.template_size, config.template_size)
+        s = torch.empty(1, 3, config.search_size, config.search_size)
+    counts = []
+    cache = None
+    for fn in (lambda: model(t, t, s), lambda: model.encode_templates(t, t), lambda: model.step(s, cache)):
+        with FlopCounterMode(display=False) as counter:
+            result = fn()
+        cache = result if cache is None and isinstance(result, tuple) else cache
+        counts.append(counter.get_total_flops() / 1e9)
+    full, encode, step = counts
+    return full, step, encode
+
+
+def timed_fps(fn: Callable[[], object], seconds: float, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    rates = []
+    for _ in range(3):
+        n, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds / 3 or n < 2:
+            fn()
+            n += 1
+        rates.append(n / elapsed)
+    return statistics.median(rates)
+
+
+def bench_model(name: str, model: MixFormerV2, seconds: float = 3.0) -> BenchRow:
+    from ..tracking.tracker import Tracker
+
+    cfg = model.config
+    full, step, encode = count_flops(cfg)
+    device = next(model.parameters()).device
+    s = torch.randn(1, 3, cfg.search_size, cfg.search_size, device=device)
+    t = torch.randn(1, 3, cfg.template_size, cfg.template_size, device=device)
+    frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    tracker = Tracker(model, device=device)
+    tracker.init(frame, (300, 200, 60, 50))
+    with torch.inference_mode():
+        cache = model.encode_templates(t, t)
+        fps_step = timed_fps(lambda: model.step(s, cache), seconds)
+    fps_tracker = timed_fps(lambda: tracker.track(frame), seconds)
+    params = sum(p.numel() for p in model.state_dict().values())
+    return BenchRow(name, params, full, step, encode, fps_step, fps_tracker)
+
+
+def format_rows(rows: list[BenchRow]) -> str:
+    lines = [
+        "| model | parameters | GFLOPs full forward (official per frame) | GFLOPs cached step | GFLOPs template encoding | FPS step | FPS tracker |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.name} | {r.parameters / 1e6:.2f}M | {r.gflops_full_forward:.2f} | {r.gflops_step:.2f} | "
+            f"{r.gflops_encode:.2f} | {r.fps_step:.1f} | {r.fps_tracker:.1f} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,34 @@
+"""FLOP counting agrees with the official models' manifest; bench rows are sane."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from fixtures_official import fixtures_dir
+from mixformerv2 import ModelConfig, build_model, get_preset
+from mixformerv2.evaluation.bench import bench_model, count_flops, format_rows
+
+
+@pytest.mark.conformance
+@pytest.mark.parametrize("preset, official", [("mixformerv2-b", "MixFormerV2-B"), ("mixformerv2-s", "MixFormerV2-S")])
+def test_full_forward_flops_equal_official_manifest(preset, official):
+    manifest = json.loads((fixtures_dir() / "F_key_manifest.json").read_text())["models"][official]
+    full, step, encode = count_flops(get_preset(preset).model)
+    assert full == pytest.approx(manifest["flops"]["tracker_step_train_path"]["GFLOPs"], rel=1e-9)
+    # our per-frame step does less than the official cached path (forward_test + heads)
+    fast = manifest["flops"]["fast_path_not_used_by_official_tracker"]
+    assert step < fast["per_frame_forward_test_plus_heads_GFLOPs"] < full
+    assert encode < fast["set_online_GFLOPs"] * 1.0001
+
+
+def test_bench_row_for_a_tiny_model():
+    torch.manual_seed(0)
+    cfg = ModelConfig(embed_dim=32, depth=2, num_heads=2, mlp_ratio=2, template_size=32, search_size=64, feat_sz=16)
+    row = bench_model("tiny", build_model(cfg).eval(), seconds=0.3)
+    assert row.parameters == sum(p.numel() for p in build_model(cfg).state_dict().values())
+    assert 0 < row.gflops_step < row.gflops_full_forward
+    assert row.fps_step > 0 and row.fps_tracker > 0
+    assert "| tiny |" in format_rows([row])
