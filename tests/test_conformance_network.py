@@ -10,6 +10,7 @@ import torch
 
 from fixtures_official import (
     assert_bounded,
+    assert_loss,
     assert_unbounded,
     case_ids,
     cases_of,
@@ -20,6 +21,7 @@ from fixtures_official import (
 from mixformerv2.models import load_checkpoint
 from mixformerv2.models.mixformerv2 import EDGE_NAMES
 from mixformerv2.models.vit import sincos_pos_embed
+from mixformerv2.training.losses import distribution_kl, feature_mimic_loss
 
 pytestmark = pytest.mark.conformance
 
@@ -166,7 +168,16 @@ def test_pruning_gamma_forward(case):
         gammas = [gamma if i in removed else 1.0 for i in range(model.config.depth)]
         ref = case.prefixed(f"g{g}.")
         _check_heads(model(*_inputs(case), softmax=True, layer_gammas=gammas), ref, f"g{g}")
-        _check_logits(model(*_inputs(case), softmax=False, layer_gammas=gammas), case.prefixed(f"g{g}.logits."), f"g{g}")
+        student = model(*_inputs(case), softmax=False, layer_gammas=gammas)
+        _check_logits(student, case.prefixed(f"g{g}.logits."), f"g{g}")
+        # official stage-2 losses against the same weights without gates (the stage-2 teacher)
+        teacher = model(*_inputs(case), softmax=True)
+        s_layers = case.config["cfg"]["TRAIN"]["DISTILL_LAYERS_STUDENT"]
+        t_layers = case.config["cfg"]["TRAIN"]["DISTILL_LAYERS_TEACHER"]
+        kl = distribution_kl({e: student[f"prob_{e}"] for e in EDGE_NAMES}, {e: teacher[f"prob_{e}"] for e in EDGE_NAMES})
+        assert_loss(kl, ref["stage2_kl_loss"], f"g{g} stage-2 KL")
+        mse = feature_mimic_loss(student["distill_feat_list"], teacher["distill_feat_list"], s_layers, t_layers)
+        assert_loss(mse, ref["stage2_feat_mse_loss"], f"g{g} feature MSE")
 
 
 def test_key_manifest_matches_presets():
@@ -188,3 +199,59 @@ def test_key_manifest_matches_presets():
         assert sum(np.prod(s) for _, s, *_ in ours) == manifest[official]["total_elements"]
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         assert trainable == manifest[official]["trainable_parameters"]
+
+
+TEACHERS = cases_of("teacher")
+
+
+def _teacher_config(case):
+    from mixformerv2.models.mixvit import MixViTConfig
+
+    d = case.config["dims"]
+    return MixViTConfig(
+        embed_dim=d["embed_dim"], depth=d["depth"], num_heads=d["num_heads"], mlp_ratio=float(d["mlp_ratio"]),
+        patch_size=d["patch_size"], template_size=d["template_size"], search_size=d["search_size"],
+        head_type=d.get("head_type", "CORNER_UP").lower(), head_channel=d["head_channel"],
+    )
+
+
+@pytest.mark.parametrize("which", ["pth", "safetensors"])
+@pytest.mark.parametrize("case", TEACHERS, ids=case_ids(TEACHERS))
+@torch.no_grad()
+def test_mixvit_teacher_forward_marginals_and_stage1_kl(case, which):
+    from mixformerv2.models.mixvit import corner_marginals, load_teacher
+    case = require(case)
+    path = case.path / ("checkpoint.pth" if which == "pth" else "weights.safetensors")
+    teacher = load_teacher(path, _teacher_config(case))
+    io = case.io
+    out = teacher(*_inputs(case), softmax=True)
+    assert_bounded(out["pred_boxes"], io["out.pred_boxes"], "teacher pred_boxes")
+    for corner in ("tl", "br"):
+        assert_bounded(out[f"prob_{corner}"], io[f"out.prob_{corner}"], f"prob_{corner}")
+        assert_unbounded(out[f"score_map_{corner}"], io[f"out.score_map_{corner}"], f"score_map_{corner}")
+    raw = teacher(*_inputs(case), softmax=False)
+    for corner in ("tl", "br"):
+        assert_unbounded(raw[f"prob_{corner}"], io[f"logits.{corner}"], f"logits.{corner}")
+    head = teacher.box_head
+    assert_bounded(head.coord_x, io["aux.coord_x"], "coord_x")
+    assert_bounded(head.coord_y, io["aux.coord_y"], "coord_y")
+    nt = (teacher.config.template_size // teacher.config.patch_size) ** 2
+    side_t = teacher.config.template_size // teacher.config.patch_size
+    last = out["distill_feat_list"][-1]
+    assert_unbounded(_tokens_2d(last[:, :nt], side_t), io["aux.backbone_template_2d"], "teacher template_2d")
+    marg = corner_marginals(out["prob_tl"], out["prob_br"], head.map_size)
+    for e in EDGE_NAMES:
+        assert_bounded(marg[e], io[f"marginal.prob_{e}"], f"marginal {e}")
+    # stage-1 loss: the student fixture's logits against these marginals
+    student = require(STUDENTS[0])  # the README's stage-1 loss uses the student case's logits
+    logits = {e: student.io[f"logits.{e}"] for e in EDGE_NAMES}
+    assert_loss(distribution_kl(logits, marg), io["distill.stage1_kl_loss"], "stage-1 KL")
+
+
+def test_teacher_refuses_student_checkpoint():
+    from mixformerv2 import CheckpointError
+    from mixformerv2.models.mixvit import load_teacher
+
+    case = require(STUDENTS[0])
+    with pytest.raises(CheckpointError, match="does not fit the teacher"):
+        load_teacher(case.path / "checkpoint.pth", _teacher_config(require(TEACHERS[0])))

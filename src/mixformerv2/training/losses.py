@@ -154,3 +154,27 @@ def box_losses(
 def score_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """``BCEWithLogits(pred_scores, label)`` over the flattened batch (official stage 3)."""
     return F.binary_cross_entropy_with_logits(logits.float().flatten(), labels.float().flatten())
+
+
+def distribution_kl(student_logits: dict[str, Tensor], teacher_probs: dict[str, Tensor]) -> Tensor:
+    """Dense-to-sparse / logits distillation: mean over the box edges of KL(teacher || student).
+
+    ``student_logits[e]`` are (B, bins) logits, ``teacher_probs[e]`` (B, bins) probabilities, for
+    e in l, t, r, b; KLDivLoss(reduction='batchmean'), no temperature (official actors).
+    """
+    terms = [
+        F.kl_div(F.log_softmax(student_logits[e], dim=-1), teacher_probs[e], reduction="batchmean")
+        for e in ("l", "t", "r", "b")
+    ]
+    return torch.stack(terms).mean()
+
+
+def feature_mimic_loss(student_feats: list[Tensor], teacher_feats: list[Tensor],
+                       student_layers: list[int], teacher_layers: list[int]) -> Tensor:
+    """Deep-to-shallow feature mimicking: one MSE over the stacked (B, N, C) outputs of matched
+    blocks (official stage-2 actor; teacher features carry no gradient)."""
+    if len(student_layers) != len(teacher_layers):
+        raise ValueError(f"{len(student_layers)} student layers vs {len(teacher_layers)} teacher layers")
+    s = torch.stack([student_feats[i] for i in student_layers])
+    t = torch.stack([teacher_feats[i] for i in teacher_layers]).detach()
+    return F.mse_loss(s, t)
