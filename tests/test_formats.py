@@ -10,8 +10,24 @@ import cv2
 import numpy as np
 import pytest
 
-from mixformerv2.data.formats import COCO, DATASETS, GOT10k, FolderDataset, LaSOT, TrackingNet, open_dataset
-from mixformerv2.data.sequence import Sequence, SequenceDataset
+from mixformerv2.data.formats import (
+    COCO,
+    DATASETS,
+    OTB,
+    TNL2K,
+    UAV123,
+    VOT,
+    GOT10k,
+    FolderDataset,
+    LaSOT,
+    NfS,
+    TrackingNet,
+    open_dataset,
+)
+from mixformerv2.data.formats.lasot import LASOT_TEST
+from mixformerv2.data.formats.otb import OTB_SEQUENCES
+from mixformerv2.data.formats.uav import UAV123_SEQUENCES
+from mixformerv2.data.sequence import Sequence, SequenceDataset, pad_first_box, read_flags, valid_boxes
 from mixformerv2.errors import InputError
 
 BLUE_BGR = (255, 0, 0)
@@ -410,11 +426,13 @@ def test_folder_bad_inputs(tmp_path):
 
 # -- registry --------------------------------------------------------------------------------------
 def test_registry_and_open_dataset(got_root, tmp_path):
-    assert set(DATASETS) == {"lasot", "got10k", "trackingnet", "coco", "folder"}
+    assert set(DATASETS) == {
+        "lasot", "got10k", "trackingnet", "coco", "folder", "otb", "uav123", "nfs", "tnl2k", "vot"
+    }
     ds = open_dataset("GOT10k", got_root)
     assert isinstance(ds, GOT10k) and len(ds) == 3
-    with pytest.raises(InputError, match="unknown dataset 'otb'.*coco.*folder.*got10k.*lasot.*trackingnet"):
-        open_dataset("otb", got_root)
+    with pytest.raises(InputError, match="unknown dataset 'imagenet'.*coco.*folder.*got10k.*lasot.*nfs.*otb"):
+        open_dataset("imagenet", got_root)
     with pytest.raises(InputError, match="split_file"):
         open_dataset("got10k", got_root, split="train")
 
@@ -424,3 +442,405 @@ def test_lasot_rejects_other_layouts(got_root, tn_root):
         LaSOT(got_root)
     with pytest.raises(InputError, match="no LaSOT sequences.*TrackingNet"):
         LaSOT(tn_root)
+
+
+# -- shared helpers (data/sequence.py) -------------------------------------------------------------
+def _touch(path: Path) -> None:
+    """An empty frame file: enough for readers, which never open frames while indexing or loading."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+
+
+def test_sequence_helpers(tmp_path):
+    boxes = np.array([[0, 0, 2, 2], [0, 0, 0, 2], [np.nan, 0, 1, 1], [1, 1, 1, -1]], float)
+    assert valid_boxes(boxes).tolist() == [True, False, False, False]
+    seq = Sequence("s", [tmp_path / f"{i}.jpg" for i in range(4)], boxes, [True] * 4)
+    assert seq.valid.tolist() == [True, False, False, False]
+    padded = pad_first_box(np.array([[1.0, 2, 3, 4]]), 3)
+    assert padded.shape == (3, 4) and np.isnan(padded[1:]).all()
+    assert pad_first_box(boxes, 9) is boxes  # several boxes: the caller checks the count
+    flags = tmp_path / "flags.txt"
+    flags.write_text("0,1\n\n1.0 0\n")
+    assert read_flags(flags, length=4).tolist() == [0, 1, 1, 0]
+    flags.write_text("0,1\n\n1,0.5\n")
+    with pytest.raises(InputError, match=r"flags\.txt:3: .*'0\.5'"):
+        read_flags(flags)
+    flags.write_text("0\nyes\n")
+    with pytest.raises(InputError, match=r"flags\.txt:2"):
+        read_flags(flags)
+
+
+def test_flag_files_reject_non_integers_with_line(lasot_root, got_root):
+    (lasot_root / "bird" / "bird-3" / "out_of_view.txt").write_text("0,0,x,0,0\n")
+    with pytest.raises(InputError, match=r"out_of_view\.txt:1"):
+        LaSOT(lasot_root)["bird-3"]
+    (got_root / "GOT-10k_Train_000002" / "cover.label").write_text("8\n2.5\n8\n")
+    with pytest.raises(InputError, match=r"cover\.label:2"):
+        GOT10k(got_root)["GOT-10k_Train_000002"]
+
+
+def test_readers_share_lookup_and_protocol(lasot_root, coco_root):
+    ds = LaSOT(lasot_root)
+    with pytest.raises(KeyError, match="no LaSOT sequence 'cat-9'"):
+        ds["cat-9"]
+    with pytest.raises(IndexError):
+        ds[-5]
+    with pytest.raises(TypeError):
+        ds[1.5j]
+    assert ds[-4].name == "airplane-1"
+    coco = COCO(coco_root)
+    with pytest.raises(KeyError, match="no COCO object"):
+        coco["1_1"]
+    assert "2 objects in 2 images" in repr(coco)
+
+
+@pytest.mark.parametrize(
+    "cls, title", [(OTB, "OTB100"), (UAV123, "UAV123"), (NfS, "NfS"), (TNL2K, "TNL2K"), (VOT, "VOT")]
+)
+def test_benchmark_readers_reject_missing_and_empty_roots(tmp_path, cls, title):
+    with pytest.raises(InputError, match=f"{title} root not found"):
+        cls(tmp_path / "missing")
+    (tmp_path / "empty" / "notes").mkdir(parents=True)
+    with pytest.raises(InputError, match=f"empty: no {title} sequences found .expected"):
+        cls(tmp_path / "empty")
+
+
+# -- LaSOT test set --------------------------------------------------------------------------------
+def test_lasot_official_test_list_facts():
+    assert len(LASOT_TEST) == 280 and len(set(LASOT_TEST)) == 280
+    per_class: dict[str, int] = {}
+    for name in LASOT_TEST:
+        cls, _, k = name.rpartition("-")
+        assert k.isdigit() and 1 <= int(k) <= 20, name
+        per_class[cls] = per_class.get(cls, 0) + 1
+    assert len(per_class) == 70 and set(per_class.values()) == {4}
+    assert LASOT_TEST[:4] == ("airplane-1", "airplane-9", "airplane-13", "airplane-15")
+    assert LASOT_TEST[-1] == "volleyball-19"
+
+
+def test_lasot_test_split_without_testing_set_uses_official_list(tmp_path):
+    root = tmp_path / "lasot"
+    for name in LASOT_TEST:
+        (root / name.rsplit("-", 1)[0] / name).mkdir(parents=True)
+    (root / "airplane" / "airplane-2").mkdir()  # a training sequence
+    _lasot_seq(root, "bird-2", n=3)  # a test sequence with files
+    ds = LaSOT(root, split="test")
+    assert ds.sequence_names == list(LASOT_TEST)
+    assert "airplane-2" not in ds.sequence_names and len(LaSOT(root)) == 281
+    assert len(ds["bird-2"]) == 3
+    assert LaSOT(root, split="test", classes=["bird"]).sequence_names == ["bird-2", "bird-3", "bird-15", "bird-17"]
+    (root / "zebra" / "zebra-17").rmdir()
+    (root / "cat" / "cat-20").rmdir()
+    with pytest.raises(InputError, match=r"official LaSOT test list.*2 sequence\(s\) not found.*cat-20, zebra-17"):
+        LaSOT(root, split="test")
+    with pytest.raises(InputError, match="training_set.txt"):
+        LaSOT(root, split="train")  # no built-in train list
+
+
+# -- GOT-10k val / test ----------------------------------------------------------------------------
+def test_got10k_val_folder_with_labels(tmp_path):
+    val = tmp_path / "got10k" / "val"
+    _got_seq(val, "GOT-10k_Val_000001", n=4, absence=[0, 0, 1, 0], cover=[8, 0, 0, 5], meta=META)
+    _got_seq(val, "GOT-10k_Val_000002", n=2, absence=[0, 0], cover=[8, 8])
+    (val / "list.txt").write_text("GOT-10k_Val_000002\nGOT-10k_Val_000001\n")
+    ds = open_dataset("got10k", val)
+    assert ds.sequence_names == ["GOT-10k_Val_000002", "GOT-10k_Val_000001"]  # list.txt order
+    seq = ds["GOT-10k_Val_000001"]
+    _check_frames(seq)
+    np.testing.assert_allclose(seq.boxes, _boxes(4))
+    assert seq.visible.tolist() == [True, False, False, True]
+    assert seq.extra["absence"].tolist() == [False, False, True, False] and seq.object_class == "fox"
+
+
+def test_got10k_test_folder_with_list_and_no_labels(tmp_path):
+    test = tmp_path / "got10k" / "test"
+    _got_seq(test, "GOT-10k_Test_000001", n=5, boxes=[[3, 4, 5, 6]])
+    _got_seq(test, "GOT-10k_Test_000002", n=1, boxes=[[1, 2, 3, 4]])
+    _got_seq(test, "GOT-10k_Test_000003", n=4, boxes=_boxes(2))
+    (test / "list.txt").write_text("GOT-10k_Test_000001\nGOT-10k_Test_000002\nGOT-10k_Test_000003\n")
+    ds = GOT10k(test)
+    assert len(ds) == 3 and isinstance(ds, SequenceDataset)
+    seq = ds[0]
+    _check_frames(seq)
+    assert seq.boxes.shape == (5, 4) and np.isnan(seq.boxes[1:]).all()
+    assert seq.visible.tolist() == [True] + [False] * 4
+    assert seq.extra == {} and seq.object_class is None
+    one = ds[1]
+    assert len(one) == 1 and one.visible.tolist() == [True]
+    with pytest.raises(InputError, match=r"groundtruth\.txt: 2 boxes for 4 frames"):
+        ds[2]  # neither one box per frame nor a first-frame box
+
+
+# -- TrackingNet TEST ------------------------------------------------------------------------------
+def test_trackingnet_test_chunk_lookup_and_bad_inputs(tn_root):
+    ds = TrackingNet(tn_root, chunks="test")
+    assert ds.chunks == ["TEST"] and ds.sequence_names == ["vidT"] and "TEST" in repr(ds)
+    assert ds["vidT"].extra["chunk"] == "TEST" and len(ds["vidT"]) == 11
+    with pytest.raises(KeyError, match="vidA"):
+        ds["vidA"]  # a TRAIN video is not in the TEST chunk
+    _write_boxes(tn_root / "TEST" / "anno" / "vidU.txt", [[1, 2, 3, 4]])  # frames folder missing
+    with pytest.raises(InputError, match=r"vidU: missing TrackingNet frame folder"):
+        TrackingNet(tn_root, chunks="TEST")["vidU"]
+    (tn_root / "TEST" / "anno" / "vidT.txt").write_text("2,3,4\n")
+    with pytest.raises(InputError, match=r"vidT\.txt:1"):
+        TrackingNet(tn_root, chunks="TEST")["vidT"]
+    _write_boxes(tn_root / "TEST" / "anno" / "vidT.txt", _boxes(3))
+    with pytest.raises(InputError, match=r"vidT\.txt: 3 boxes for 11 frames"):
+        TrackingNet(tn_root, chunks="TEST")["vidT"]
+
+
+# -- OTB100 ----------------------------------------------------------------------------------------
+def _otb_tree(root: Path, full: dict[str, str] | None = None, frames=()) -> Path:
+    """Every OTB100 annotation file (a placeholder line), real annotations (separated by ``sep``)
+    for the sequences in ``full`` ({name: sep}) and frame files for those in ``frames``."""
+    for name, entry in OTB_SEQUENCES.items():
+        (root / entry.anno).parent.mkdir(parents=True, exist_ok=True)
+        (root / entry.anno).write_text("1,1,1,1\n")
+    for name, sep in (full or {}).items():
+        entry = OTB_SEQUENCES[name]
+        _write_boxes(root / entry.anno, _boxes(entry.last - entry.first + 1), sep=sep)
+    for name in frames:
+        entry = OTB_SEQUENCES[name]
+        for i in range(entry.first, entry.last + 1):
+            _touch(root / entry.folder / f"{i:0{entry.digits}d}.{entry.ext}")
+    return root
+
+
+def test_otb_table_facts():
+    assert len(OTB_SEQUENCES) == 100
+    assert len({e.folder for e in OTB_SEQUENCES.values()}) == 98
+    facts = {"David": (300, 770), "Football1": (1, 74), "Freeman3": (1, 460), "Freeman4": (1, 283),
+             "Diving": (1, 215), "BlurCar1": (247, 988), "BlurCar3": (3, 359), "BlurCar4": (18, 397),
+             "Tiger1": (1, 354)}
+    for name, (first, last) in facts.items():
+        assert (OTB_SEQUENCES[name].first, OTB_SEQUENCES[name].last) == (first, last), name
+    assert OTB_SEQUENCES["Tiger1"].omit == 5 and OTB_SEQUENCES["Board"].digits == 5
+    assert OTB_SEQUENCES["Jogging_2"].anno == "Jogging/groundtruth_rect.2.txt"
+    assert OTB_SEQUENCES["Human4_2"].folder == "Human4/img"
+
+
+def test_otb_frame_ranges_two_targets_and_separators(tmp_path):
+    seps = {"David": ",", "Tiger1": "\t", "Board": " ", "Jogging_2": ",", "KiteSurf": ","}
+    root = _otb_tree(tmp_path / "otb", seps, frames=["KiteSurf"])
+    ds = OTB(root)
+    assert isinstance(ds, SequenceDataset) and ds.name == "otb" and len(ds) == 100
+    assert ds.sequence_names[0] == "Basketball" and {"Jogging_1", "Jogging_2", "Skating2_2"} <= set(ds.sequence_names)
+    _check_frames(ds["KiteSurf"])
+    david = ds["David"]
+    assert len(david) == 471 and david.frames[0].name == "0300.jpg" and david.frames[-1].name == "0770.jpg"
+    tiger = ds["Tiger1"]  # first 5 annotated frames left out
+    assert len(tiger) == 349 and tiger.frames[0].name == "0006.jpg"
+    np.testing.assert_allclose(tiger.boxes[0], _boxes(354)[5])
+    board = ds["Board"]
+    assert board.frames[0].name == "00001.jpg" and len(board) == 698
+    jog = ds["Jogging_2"]
+    assert jog.frames[0] == root / "Jogging" / "img" / "0001.jpg" and len(jog) == 307
+    assert ds["KiteSurf"].frames[0].suffix == ".png" and ds["KiteSurf"].visible.all()
+    subset = OTB(root, sequences=["Tiger1", "David"])
+    assert subset.sequence_names == ["Tiger1", "David"] and "2 sequences of 100" in repr(subset)
+
+
+def test_otb_bad_inputs(tmp_path):
+    root = _otb_tree(tmp_path / "otb", {"Deer": ","})
+    (root / "Woman" / "groundtruth_rect.txt").unlink()
+    with pytest.raises(InputError, match=r"1 of 100 OTB100 sequences missing.*sequences=.*Woman"):
+        OTB(root)
+    assert len(OTB(root, sequences=["Deer"])) == 1
+    with pytest.raises(InputError, match="unknown sequence name.*Jogging, Nope"):
+        OTB(root, sequences=["Deer", "Jogging", "Nope"])
+    with pytest.raises(KeyError):
+        OTB(root, sequences="Deer")["David"]
+    (root / "Deer" / "groundtruth_rect.txt").write_text("1,2,3,4\n1,2,3\n")
+    with pytest.raises(InputError, match=r"Deer.groundtruth_rect\.txt:2"):
+        OTB(root, sequences=["Deer"])[0]
+    _write_boxes(root / "Deer" / "groundtruth_rect.txt", _boxes(70))
+    with pytest.raises(InputError, match=r"70 boxes, but OTB100 sequence Deer has 71 frames"):
+        OTB(root, sequences=["Deer"])[0]
+
+
+# -- UAV123 ----------------------------------------------------------------------------------------
+def _uav_tree(root: Path, full=()) -> Path:
+    for name, entry in UAV123_SEQUENCES.items():
+        (root / entry.anno).parent.mkdir(parents=True, exist_ok=True)
+        (root / entry.anno).write_text("1,1,1,1\n")
+    for name in full:
+        entry = UAV123_SEQUENCES[name]
+        boxes = _boxes(entry.last - entry.first + 1)
+        boxes[1] = [float("nan")] * 4  # target out of view
+        _write_boxes(root / entry.anno, boxes)
+        for i in range(entry.first, entry.last + 1):
+            _touch(root / entry.folder / f"{i:06d}.jpg")
+    return root
+
+
+def test_uav123_sub_sequences_and_nan_rows(tmp_path):
+    assert len(UAV123_SEQUENCES) == 123 and len({e.folder for e in UAV123_SEQUENCES.values()}) == 91
+    assert (UAV123_SEQUENCES["bird1_2"].first, UAV123_SEQUENCES["bird1_2"].last) == (775, 1477)
+    assert UAV123_SEQUENCES["car1_s"].folder == "data_seq/UAV123/car1_s"
+    root = _uav_tree(tmp_path / "uav", ["bird1_2", "uav2"])
+    ds = open_dataset("uav123", root)
+    assert isinstance(ds, UAV123) and isinstance(ds, SequenceDataset) and len(ds) == 123
+    seq = ds["bird1_2"]
+    _check_frames(seq)
+    assert len(seq) == 703 and seq.frames[0] == root / "data_seq" / "UAV123" / "bird1" / "000775.jpg"
+    assert seq.frames[-1].name == "001477.jpg"
+    assert np.isnan(seq.boxes[1]).all() and seq.visible.tolist()[:3] == [True, False, True]
+    assert len(ds["uav2"]) == 133
+
+
+def test_uav123_bad_inputs(tmp_path):
+    root = _uav_tree(tmp_path / "uav", ["uav2"])
+    (root / "anno" / "UAV123" / "car6_5.txt").unlink()
+    with pytest.raises(InputError, match=r"1 of 123 UAV123 sequences missing.*car6_5"):
+        UAV123(root)
+    with pytest.raises(InputError, match="unknown sequence name.*bird1"):
+        UAV123(root, sequences=["uav2", "bird1"])  # the video, not one of its sequences
+    (root / "anno" / "UAV123" / "uav2.txt").write_text("1,2,3,4\nNaN,NaN,NaN\n")
+    with pytest.raises(InputError, match=r"uav2\.txt:2"):
+        UAV123(root, sequences=["uav2"])[0]
+
+
+# -- NfS -------------------------------------------------------------------------------------------
+def _nfs_seq(root: Path, name: str, n_frames: int, rows: list[str], fps: int = 30) -> None:
+    for i in range(1, n_frames + 1):
+        _touch(root / name / str(fps) / name / f"{i:05d}.jpg")
+    (root / name / str(fps) / f"{name}.txt").write_text("".join(r + "\n" for r in rows))
+
+
+def _nfs_row(i: int, x1: float, y1: float, x2: float, y2: float) -> str:
+    return f'1 {x1:g} {y1:g} {x2:g} {y2:g} {i} 0 0 0 "person"'
+
+
+def test_nfs_corner_boxes_240fps_rows_and_off_by_one(tmp_path):
+    root = tmp_path / "nfs"
+    _nfs_seq(root, "Gymnastics", 3, [_nfs_row(i, 10 + i, 20, 50 + i, 80) for i in range(3)])
+    _nfs_seq(root, "bee", 2, [_nfs_row(i, i, i, i + 10, i + 5) for i in range(16)])  # 240 fps rows
+    _nfs_seq(root, "car_camaro", 4, [_nfs_row(i, 1, 1, 5, 5) for i in range(3)])  # one row short
+    _nfs_seq(root, "cup", 2, [_nfs_row(i, 1, 1, 5, 5) for i in range(2)], fps=240)
+    ds = NfS(root)
+    assert isinstance(ds, SequenceDataset) and ds.name == "nfs" and "fps=30" in repr(ds)
+    assert ds.sequence_names == ["bee", "car_camaro", "Gymnastics"]
+    gym = ds["Gymnastics"]
+    _check_frames(gym)
+    np.testing.assert_allclose(gym.boxes[1], [11, 20, 40, 60])  # x1,y1,x2,y2 -> x,y,w,h
+    assert gym.frames[0] == root / "Gymnastics" / "30" / "Gymnastics" / "00001.jpg"
+    bee = ds["bee"]
+    np.testing.assert_allclose(bee.boxes, [[0, 0, 10, 5], [8, 8, 10, 5]])  # rows 0 and 8
+    camaro = ds["car_camaro"]
+    assert len(camaro) == 3 and camaro.frames[-1].name == "00003.jpg"
+    assert NfS(root, fps=240).sequence_names == ["cup"]
+
+
+def test_nfs_bad_inputs(tmp_path):
+    root = tmp_path / "nfs"
+    root.mkdir()
+    with pytest.raises(InputError, match="fps must be 30 or 240"):
+        NfS(root, fps=60)
+    _nfs_seq(root, "dog", 2, [_nfs_row(0, 1, 1, 5, 5), "1 2 3 4"])
+    with pytest.raises(InputError, match=r"dog\.txt:2: expected"):
+        NfS(root)["dog"]
+    _nfs_seq(root, "dog", 2, [_nfs_row(0, 1, 1, 5, 5), "1 2 x 4 5 1"])
+    with pytest.raises(InputError, match=r"dog\.txt:2: not a number"):
+        NfS(root)["dog"]
+    _nfs_seq(root, "dog", 5, [_nfs_row(0, 1, 1, 5, 5)] * 2)
+    with pytest.raises(InputError, match=r"dog\.txt: 2 boxes for 5 frames"):
+        NfS(root)["dog"]
+    with pytest.raises(KeyError, match="no NfS sequence 'cat'"):
+        NfS(root)["cat"]
+
+
+# -- TNL2K -----------------------------------------------------------------------------------------
+def _tnl2k_seq(root: Path, name: str, n: int, ext: str = ".png", language: str | None = "the red car") -> Path:
+    folder = root / name
+    for i in range(1, n + 1):
+        _touch(folder / "imgs" / f"{i}{ext}")
+    _write_boxes(folder / "groundtruth.txt", _boxes(n))
+    if language is not None:
+        (folder / "language.txt").write_text(language + "\n")
+    return folder
+
+
+def test_tnl2k_frames_language_and_order(tmp_path):
+    root = tmp_path / "tnl2k"
+    _tnl2k_seq(root, "Assassin_video_1-Done", 11)
+    _tnl2k_seq(root, "advSamp_Baseball_game_002-Done", 2, ext=".jpg", language=None)
+    (root / "notes").mkdir()
+    ds = open_dataset("tnl2k", root)
+    assert isinstance(ds, TNL2K) and isinstance(ds, SequenceDataset) and len(ds) == 2
+    seq = ds["Assassin_video_1-Done"]
+    _check_frames(seq)
+    assert [p.name for p in seq.frames][:3] == ["1.png", "2.png", "3.png"] and seq.frames[-1].name == "11.png"
+    assert seq.extra["language"] == "the red car" and seq.visible.all()
+    assert ds["advSamp_Baseball_game_002-Done"].extra["language"] is None
+
+
+def test_tnl2k_bad_inputs(tmp_path):
+    root = tmp_path / "tnl2k"
+    folder = _tnl2k_seq(root, "seq", 3)
+    (folder / "groundtruth.txt").write_text("1,2,3,4\n1,2,3,4,5\n1,2,3,4\n")
+    with pytest.raises(InputError, match=r"seq.groundtruth\.txt:2"):
+        TNL2K(root)[0]
+    _write_boxes(folder / "groundtruth.txt", _boxes(2))
+    with pytest.raises(InputError, match=r"groundtruth\.txt: 2 boxes for 3 frames"):
+        TNL2K(root)[0]
+    for p in (folder / "imgs").iterdir():
+        p.unlink()
+    with pytest.raises(InputError, match="imgs: folder holds no"):
+        TNL2K(root)[0]
+    with pytest.raises(KeyError):
+        TNL2K(root)["other"]
+
+
+# -- VOT -------------------------------------------------------------------------------------------
+def _vot_seq(root: Path, name: str, regions: list[str], meta: str | None = "channels.color=color/%08d.jpg\nfps=30\n"):
+    folder = root / name
+    for i in range(1, len(regions) + 1):
+        _touch(folder / "color" / f"{i:08d}.jpg")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "groundtruth.txt").write_text("".join(r + "\n" for r in regions))
+    if meta is not None:
+        (folder / "sequence").write_text(meta)
+    return folder
+
+
+def test_vot_rectangles_polygons_and_special_regions(tmp_path):
+    root = tmp_path / "vot" / "sequences"
+    _vot_seq(root, "agility", ["10,20,30,40", "1,2,11,2,11,7,1,7", "0", "nan,nan,nan,nan", "5.5,6,7,8"])
+    _vot_seq(root, "ball2", ["1,1,4,4"], meta=None)
+    (root / "list.txt").write_text("agility\nball2\n")
+    ds = open_dataset("vot", root)
+    assert isinstance(ds, VOT) and isinstance(ds, SequenceDataset) and ds.sequence_names == ["agility", "ball2"]
+    seq = ds["agility"]
+    _check_frames(seq)
+    assert seq.frames[0] == root / "agility" / "color" / "00000001.jpg"
+    np.testing.assert_allclose(seq.boxes[[0, 1, 4]], [[10, 20, 30, 40], [1, 2, 10, 5], [5.5, 6, 7, 8]])
+    assert np.isnan(seq.boxes[2:4]).all() and seq.visible.tolist() == [True, True, False, False, True]
+    assert seq.extra["metadata"]["fps"] == "30"
+    ball = ds["ball2"]  # no sequence file: color/%08d.jpg
+    _check_frames(ball)
+
+
+def test_vot_bad_inputs(tmp_path):
+    root = tmp_path / "sequences"
+    _vot_seq(root, "bag", ["1,2,3,4", "m10,10,4,4,1,2,3"])
+    _vot_seq(root, "bolt", ["1,2,3,4,5"])
+    _vot_seq(root, "fish", ["1,2,3,4"], meta="channels.depth=depth/%08d.png\n")
+    _vot_seq(root, "hand", ["1,2,3,4"], meta="channels.color=color/frame.jpg\n")
+    _vot_seq(root, "iceskater", ["1,2,3,4"], meta="fps 30\n")
+    (root / "list.txt").write_text("bag\nbolt\nfish\nhand\niceskater\n")
+    ds = VOT(root)
+    with pytest.raises(InputError, match=r"bag.groundtruth\.txt:2: segmentation-mask"):
+        ds["bag"]
+    with pytest.raises(InputError, match=r"bolt.groundtruth\.txt:1: expected a rectangle"):
+        ds["bolt"]
+    with pytest.raises(InputError, match=r"fish.sequence: no channels.color.*channels.depth"):
+        ds["fish"]
+    with pytest.raises(InputError, match="bad frame pattern"):
+        ds["hand"]
+    with pytest.raises(InputError, match=r"iceskater.sequence:1: expected key=value"):
+        ds["iceskater"]
+    with pytest.raises(KeyError):
+        ds["car1"]
+    (root / "list.txt").write_text("bag\ncar1\n")
+    with pytest.raises(InputError, match=r"list\.txt: 1 listed sequence folder.*car1"):
+        VOT(root)

@@ -1,4 +1,4 @@
-"""Command line: ``mixformerv2 track | info | train``."""
+"""Command line: ``mixformerv2 track | info | train | eval | report | pack``."""
 
 from __future__ import annotations
 
@@ -175,6 +175,88 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark(args: argparse.Namespace):
+    from .evaluation.results import resolve_benchmark
+
+    return resolve_benchmark(args.dataset, args.root, split=args.split, sequences=args.sequence)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation.runner import run_benchmark
+
+    if args.device != "cpu":
+        _device(args.device)  # clear error when CUDA is missing
+    benchmark = _benchmark(args)
+    summary = run_benchmark(
+        benchmark,
+        args.results,
+        tracker=args.tracker,
+        name=args.name,
+        weights=args.weights,
+        preset=args.preset,
+        device=args.device,
+        workers=args.workers,
+        search_factor=args.search_factor,
+        update_interval=args.update_interval,
+        integer_boxes=args.integer_boxes,
+        sequences=args.sequence,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    print(summary.describe())
+    return 0 if summary.ok else 1
+
+
+def _result_args(items: Sequence[str]) -> list:
+    """RESULTS arguments: a folder, or NAME=FOLDER to set the name shown in the table."""
+    out = []
+    for item in items:
+        label, sep, path = item.partition("=")
+        if sep and label and not Path(item).exists():
+            out.append((label, path))
+        else:
+            out.append(item)
+    return out
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .evaluation.report import evaluate, write_plots
+    from .evaluation.results import atomic_write_text
+
+    report = evaluate(
+        _result_args(args.results),
+        _benchmark(args),
+        convention=args.convention,
+        allow_missing=args.allow_missing,
+        pad_short=args.pad_short,
+        sequences=args.sequence,
+    )
+    for message in report.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    table = report.markdown()
+    print(f"{report.describe()}\n\n{table}")
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not args.overwrite:
+            raise InputError(f"{out} exists; refusing to overwrite it (pass --overwrite)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, f"{report.describe()}\n\n{table}\n")
+        print(f"table: {out}")
+    if args.plots:
+        for path in write_plots(report, args.plots):
+            print(f"plot: {path}")
+    return 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from .evaluation.submission import pack
+
+    path = pack(args.server, args.results, args.root, args.out, overwrite=args.overwrite,
+                integer_boxes=args.integer_boxes)
+    print(f"{args.server} submission: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .config import PRESETS
@@ -232,6 +314,63 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", help="auto (default: cuda if available), cpu or cuda")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
+
+    evaluation = sub.add_parser(
+        "eval", help="run a tracker over a benchmark and write result files (parallel, resumable)")
+    evaluation.add_argument("--dataset", required=True,
+                            help="benchmark: lasot, got10k_val, got10k_test, trackingnet, otb, uav, nfs, tnl2k, ...")
+    evaluation.add_argument("--root", required=True, help="the dataset's folder")
+    evaluation.add_argument("--split", help="LaSOT train/test/split file, GOT-10k train/val/test, TrackingNet chunks")
+    evaluation.add_argument("--results", default="results",
+                            help="results folder; files go to <results>/<name>/<benchmark>/<seq>.txt (default results)")
+    evaluation.add_argument("--name", help="tracker folder name (default mixformerv2_<weights> or opencv_<tracker>)")
+    evaluation.add_argument("--tracker", default="mixformerv2", choices=["mixformerv2", "csrt", "kcf", "mil"],
+                            help="our tracker or an OpenCV baseline (default mixformerv2)")
+    evaluation.add_argument("--weights", help="checkpoint (default: the shipped default model)")
+    evaluation.add_argument("--preset", choices=sorted(PRESETS),
+                            help="architecture (default: read from the checkpoint)")
+    evaluation.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    evaluation.add_argument("--workers", type=int, default=1, help="parallel processes over sequences (default 1)")
+    evaluation.add_argument("--search-factor", type=float, help="override the benchmark's search factor")
+    evaluation.add_argument("--update-interval", type=int, help="override the benchmark's template update interval")
+    evaluation.add_argument("--integer-boxes", action="store_true",
+                            help="truncate boxes to integers like the official writer (default: 4 decimals)")
+    evaluation.add_argument("--sequence", action="append", help="run only this sequence (repeatable)")
+    evaluation.add_argument("--overwrite", action="store_true", help="re-run sequences that already have results")
+    evaluation.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluation.set_defaults(func=cmd_eval)
+
+    report = sub.add_parser("report", help="score result folders: markdown table (AUC, OP50, OP75, P-norm, P, FPS) "
+                                           "and success/precision plots")
+    report.add_argument("results", nargs="+",
+                        help="result folders (ours: <results>/<name>; pytracking/OSTrack: <tracker>/<param>); "
+                             "NAME=FOLDER sets the name shown")
+    report.add_argument("--dataset", required=True, help="benchmark (lasot, got10k_val, otb, uav, ...)")
+    report.add_argument("--root", required=True, help="the dataset's folder")
+    report.add_argument("--split", help="as for eval")
+    report.add_argument("--sequence", action="append", help="score only this sequence (repeatable)")
+    report.add_argument("--convention", default="pytracking", choices=["pytracking", "got10k"],
+                        help="metric definitions: pytracking (official MixFormerV2 analysis, default) or the "
+                             "GOT-10k toolkit")
+    report.add_argument("--plots", help="folder for success_plot.png, precision_plot.png, ...")
+    report.add_argument("--out", help="also write the table to this markdown file")
+    report.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    report.add_argument("--allow-missing", action="store_true",
+                        help="evaluate only the sequences every tracker has (warns, naming the others)")
+    report.add_argument("--pad-short", action="store_true",
+                        help="score results shorter than the ground truth with zero boxes (pytracking; not LaSOT)")
+    report.set_defaults(func=cmd_report)
+
+    pack_parser = sub.add_parser("pack", help="make a GOT-10k or TrackingNet test-server submission (zip)")
+    pack_parser.add_argument("server", choices=["got10k", "trackingnet"])
+    pack_parser.add_argument("results", help="result folder (ours: <results>/<name>; pytracking: <tracker>/<param>)")
+    pack_parser.add_argument("--root", required=True,
+                             help="dataset folder: GOT-10k root or its test/ folder; TrackingNet root (with TEST/)")
+    pack_parser.add_argument("--out", help="zip file (default: <result folder>.zip)")
+    pack_parser.add_argument("--overwrite", action="store_true", help="replace an existing package")
+    pack_parser.add_argument("--integer-boxes", action="store_true",
+                             help="truncate boxes to integers like the official transform scripts")
+    pack_parser.set_defaults(func=cmd_pack)
     return parser
 
 

@@ -46,7 +46,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..errors import CheckpointError, ConfigError, MixFormerError
 from ..models.checkpoints import read_state_dict, save_checkpoint
 from ..models.mixformerv2 import MixFormerV2
-from .losses import box_losses, score_loss
+from .losses import box_losses, edge_distribution_loss, score_loss
 
 CHECKPOINT_FORMAT = "mixformerv2-train"
 CHECKPOINT_VERSION = 1
@@ -97,6 +97,7 @@ class TrainConfig:
     iou_type: str = "ciou"
     iou_weight: float = 2.0
     l1_weight: float = 5.0
+    dfl_weight: float = 0.0  # edge-distribution loss (not official; helps training from scratch)
     score_weight: float = 1.0
     log_every: int = 50
     keep_checkpoints: int = 3
@@ -114,7 +115,7 @@ class TrainConfig:
             if not _is_int(v) or (v < 0 and name != "keep_checkpoints"):
                 problems.append(f"{name} must be a non-negative integer (got {v!r})")
         for name in ("lr", "backbone_lr_mult", "weight_decay", "lr_drop_gamma", "grad_clip",
-                     "iou_weight", "l1_weight", "score_weight"):
+                     "iou_weight", "l1_weight", "dfl_weight", "score_weight"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
                 problems.append(f"{name} must be a non-negative number (got {v!r})")
@@ -146,7 +147,7 @@ class TrainConfig:
             raise ConfigError(f"{source}: unknown training keys {unknown}; known keys: {sorted(known)}")
         data = dict(data)
         for name in ("lr", "backbone_lr_mult", "weight_decay", "lr_drop_gamma", "grad_clip",
-                     "iou_weight", "l1_weight", "score_weight"):
+                     "iou_weight", "l1_weight", "dfl_weight", "score_weight"):
             if _is_int(data.get(name)):
                 data[name] = float(data[name])  # YAML "1" for a float setting
         return cls(**data)
@@ -910,11 +911,16 @@ class Trainer:
             self._check_shapes(template, online, search)
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            out = self.net(template, online, search, run_score_head=cfg.stage == "score")
+            out = self.net(template, online, search, softmax=False, run_score_head=cfg.stage == "score")
         positive = (label > 0.5).float()
         if cfg.stage == "gt":
             loss, parts = box_losses(out["pred_boxes"], anno, cfg.iou_type, cfg.iou_weight, cfg.l1_weight,
                                      weight=positive)
+            if cfg.dfl_weight > 0:
+                logits = {e: out[f"prob_{e}"] for e in ("l", "t", "r", "b")}  # softmax=False: logits
+                ld = edge_distribution_loss(logits, anno, weight=positive)
+                loss = loss + cfg.dfl_weight * ld
+                parts["loss_dfl"] = ld.detach()
         else:
             with torch.no_grad():
                 _, parts = box_losses(out["pred_boxes"], anno, cfg.iou_type, cfg.iou_weight, cfg.l1_weight,

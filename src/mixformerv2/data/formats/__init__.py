@@ -1,6 +1,9 @@
 """Dataset readers, one module per on-disk format; each yields :class:`~..sequence.Sequence`.
 
-``open_dataset("got10k", "data/got10k/train", split_file=...)`` picks a reader by name.
+``open_dataset("got10k", "data/got10k/train", split_file=...)`` picks a reader by name. Training
+sets: LaSOT, GOT-10k, TrackingNet, COCO, custom folders; benchmarks: LaSOT (``split='test'``),
+GOT-10k val/test folders, TrackingNet ``chunks='TEST'``, OTB100, UAV123, NfS, TNL2K, VOT.
+Every reader subclasses :class:`~.base.IndexedDataset`.
 """
 
 from __future__ import annotations
@@ -9,11 +12,17 @@ import inspect
 import os
 
 from ...errors import InputError
+from .base import IndexedDataset
 from .coco import COCO
 from .folder import FolderDataset
 from .got10k import GOT10k
 from .lasot import LaSOT
+from .nfs import NfS
+from .otb import OTB
+from .tnl2k import TNL2K
 from .trackingnet import TrackingNet
+from .uav import UAV123
+from .vot import VOT
 
 DATASETS = {
     "lasot": LaSOT,
@@ -21,6 +30,11 @@ DATASETS = {
     "trackingnet": TrackingNet,
     "coco": COCO,
     "folder": FolderDataset,
+    "otb": OTB,
+    "uav123": UAV123,
+    "nfs": NfS,
+    "tnl2k": TNL2K,
+    "vot": VOT,
 }
 
 
@@ -38,4 +52,18 @@ def open_dataset(name: str, root: str | os.PathLike, **kwargs):
     return cls(root, **kwargs)
 
 
-__all__ = ["COCO", "DATASETS", "FolderDataset", "GOT10k", "LaSOT", "TrackingNet", "open_dataset"]
+__all__ = [
+    "COCO",
+    "DATASETS",
+    "FolderDataset",
+    "GOT10k",
+    "IndexedDataset",
+    "LaSOT",
+    "NfS",
+    "OTB",
+    "TNL2K",
+    "TrackingNet",
+    "UAV123",
+    "VOT",
+    "open_dataset",
+]

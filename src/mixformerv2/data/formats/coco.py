@@ -15,32 +15,24 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Iterator
+from typing import Any
 
 import numpy as np
 
 from ...errors import InputError
-from ..sequence import Sequence, check_root
+from ..sequence import Sequence, check_root, valid_boxes
+from .base import IndexedDataset
 
 LAYOUT = "<root>/annotations/instances_<split><version>.json and <root>/<split><version>/"
 
 
-def _index(index: int, length: int) -> int:
-    try:
-        i = int(index)
-    except (TypeError, ValueError):
-        raise TypeError(f"sequence index must be an int or a sequence name, got {type(index).__name__}") from None
-    if i < 0:
-        i += length
-    if not 0 <= i < length:
-        raise IndexError(f"sequence index {index} out of range for {length} sequences")
-    return i
-
-
-class COCO:
+class COCO(IndexedDataset):
     """COCO reader: ``COCO(root, split='train', version='2017')``."""
 
     name = "coco"
+    title = "COCO"
+    item = "object"
+    is_video = False
 
     def __init__(self, root: str | os.PathLike, split: str = "train", version: str | int = "2017") -> None:
         self.root = check_root(root, "COCO")
@@ -52,7 +44,7 @@ class COCO:
             raise InputError(f"COCO annotation file not found: {self.annotation_file} (expected {LAYOUT})")
         if not self.image_dir.is_dir():
             raise InputError(f"COCO image folder not found: {self.image_dir} (expected {LAYOUT})")
-        data = self._load()
+        data = self._read_json()
         src = self.annotation_file
         try:
             self._files = {int(img["id"]): str(img["file_name"]) for img in data.get("images", [])}
@@ -76,10 +68,8 @@ class COCO:
         if unknown_cats:
             raise InputError(f"{src}: annotations refer to unknown category id(s) {unknown_cats[:10]}")
         self._image_ids, self._ann_ids, self._cat_ids, self._boxes = image_ids, ann_ids, cat_ids, boxes
-        self._lookup: dict[str, int] | None = None
-        self._names: list[str] | None = None
 
-    def _load(self) -> dict:
+    def _read_json(self) -> dict:
         try:
             with open(self.annotation_file, "rb") as f:
                 data = json.load(f)
@@ -91,51 +81,31 @@ class COCO:
             raise InputError(f"{self.annotation_file}: not a COCO annotation file (top level is not an object)")
         return data
 
-    @property
-    def sequence_names(self) -> list[str]:
-        if self._names is None:  # built on first use: COCO train has ~860k objects
-            self._names = [f"{i}_{a}" for i, a in zip(self._image_ids.tolist(), self._ann_ids.tolist())]
-        return self._names
+    def _list_names(self) -> list[str]:  # built on first use: COCO train has ~860k objects
+        return [f"{i}_{a}" for i, a in zip(self._image_ids.tolist(), self._ann_ids.tolist())]
 
     @property
     def category_names(self) -> list[str]:
         return [self._categories[k] for k in sorted(self._categories)]
 
     # -- reader protocol --------------------------------------------------------------------------
-    @property
-    def is_video(self) -> bool:
-        return False
-
     def __len__(self) -> int:
         return len(self._ann_ids)
 
-    def __iter__(self) -> Iterator[Sequence]:
-        for i in range(len(self)):
-            yield self[i]
+    def _repr_options(self) -> dict[str, Any]:
+        return {"split": self.split, "version": self.version}
 
-    def __repr__(self) -> str:
-        return (
-            f"COCO(root={str(self.root)!r}, split={self.split!r}, version={self.version!r}, "
-            f"{len(self)} objects in {len(set(self._image_ids.tolist()))} images)"
-        )
+    def _repr_size(self) -> str:
+        return f"{len(self)} objects in {len(set(self._image_ids.tolist()))} images"
 
-    def __getitem__(self, index: int | str) -> Sequence:
-        if isinstance(index, str):
-            if self._lookup is None:
-                self._lookup = {n: i for i, n in enumerate(self.sequence_names)}
-            if index not in self._lookup:
-                raise KeyError(f"no COCO object {index!r} in {self!r}")
-            index = self._lookup[index]
-        i = _index(index, len(self))
+    def _load(self, i: int) -> Sequence:
         image_id = int(self._image_ids[i])
         box = self._boxes[i : i + 1].copy()
-        valid = bool(np.isfinite(box).all() and box[0, 2] > 0 and box[0, 3] > 0)
-        return Sequence(
-            name=f"{image_id}_{int(self._ann_ids[i])}",
-            frames=[self.image_dir / self._files[image_id]],
-            boxes=box,
-            visible=[valid],
-            dataset=self.name,
+        return self._sequence(
+            f"{image_id}_{int(self._ann_ids[i])}",
+            [self.image_dir / self._files[image_id]],
+            box,
+            valid_boxes(box),
             object_class=self._categories[int(self._cat_ids[i])],
             is_image=True,
             extra={"image_id": image_id, "annotation_id": int(self._ann_ids[i])},

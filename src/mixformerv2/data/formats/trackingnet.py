@@ -16,28 +16,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 
 from ...errors import InputError
 from ...tracking.video import natural_key
-from ..sequence import Sequence, check_root, read_boxes, read_lines
+from ..sequence import Sequence, check_root, list_frames, numbered_lines, pad_first_box, read_boxes, valid_boxes
+from .base import IndexedDataset
 
 LAYOUT = "<root>/TRAIN_<k>/{anno/<video>.txt, frames/<video>/<i>.jpg} or <root>/TEST/..."
 CLASS_MAP = "trackingnet_classmap.txt"
-
-
-def _index(index: int, length: int) -> int:
-    try:
-        i = int(index)
-    except (TypeError, ValueError):
-        raise TypeError(f"sequence index must be an int or a sequence name, got {type(index).__name__}") from None
-    if i < 0:
-        i += length
-    if not 0 <= i < length:
-        raise IndexError(f"sequence index {index} out of range for {length} sequences")
-    return i
 
 
 def _chunk_name(chunk: int | str) -> str:
@@ -52,7 +41,7 @@ def _chunk_name(chunk: int | str) -> str:
     raise InputError(f"TrackingNet chunk must be an int, 'TRAIN_<k>' or 'TEST', got {chunk!r}")
 
 
-class TrackingNet:
+class TrackingNet(IndexedDataset):
     """TrackingNet reader: ``TrackingNet(root, chunks=None, class_map=None)``.
 
     ``chunks``: None (every ``TRAIN_<k>`` folder present), a list of ints (``[0, 1]`` means
@@ -61,6 +50,7 @@ class TrackingNet:
     """
 
     name = "trackingnet"
+    title = "TrackingNet"
 
     def __init__(
         self,
@@ -69,25 +59,31 @@ class TrackingNet:
         class_map: str | os.PathLike | None = None,
     ) -> None:
         self.root = check_root(root, "TrackingNet")
+        self.chunks: list[str] = self._chunk_names(chunks)
+        self._entries: list[tuple[str, str]] = []  # (chunk, video)
+        self._build_index()
+        self._classes = self._read_class_map(class_map)
+
+    def _chunk_names(self, chunks: Iterable[int | str] | int | str | None) -> list[str]:
         if chunks is None:
             with os.scandir(self.root) as entries:
                 names = [e.name for e in entries if e.is_dir() and re.fullmatch(r"TRAIN_\d+", e.name)]
             if not names:
                 extra = " (only TEST/ is present: pass chunks='TEST')" if (self.root / "TEST").is_dir() else ""
                 raise InputError(f"{self.root}: no TRAIN_<k> folders, not a TrackingNet root (expected {LAYOUT}){extra}")
-            chunk_names = sorted(names, key=natural_key)
-        else:
-            if isinstance(chunks, (str, int, np.integer)):
-                chunks = [chunks]
-            chunk_names = list(dict.fromkeys(_chunk_name(c) for c in chunks))
-            if not chunk_names:
-                raise InputError("TrackingNet: empty list of chunks")
-            missing = [c for c in chunk_names if not (self.root / c).is_dir()]
-            if missing:
-                raise InputError(f"{self.root}: TrackingNet chunk folder(s) not found: {', '.join(missing)}")
-        self.chunks: list[str] = chunk_names
-        self._entries: list[tuple[str, str]] = []  # (chunk, video)
-        for chunk in chunk_names:
+            return sorted(names, key=natural_key)
+        if isinstance(chunks, (str, int, np.integer)):
+            chunks = [chunks]
+        chunk_names = list(dict.fromkeys(_chunk_name(c) for c in chunks))
+        if not chunk_names:
+            raise InputError("TrackingNet: empty list of chunks")
+        missing = [c for c in chunk_names if not (self.root / c).is_dir()]
+        if missing:
+            raise InputError(f"{self.root}: TrackingNet chunk folder(s) not found: {', '.join(missing)}")
+        return chunk_names
+
+    def _list_names(self) -> list[str]:
+        for chunk in self.chunks:
             anno = self.root / chunk / "anno"
             if not anno.is_dir():
                 raise InputError(f"{anno}: missing TrackingNet annotation folder (expected {LAYOUT})")
@@ -96,16 +92,14 @@ class TrackingNet:
             if not videos:
                 raise InputError(f"{anno}: no annotation files (<video>.txt)")
             self._entries.extend((chunk, v) for v in videos)
-        self.sequence_names: list[str] = [v for _, v in self._entries]
-        self._lookup = {v: i for i, v in enumerate(self.sequence_names)}
-        self._classes = self._read_class_map(class_map)
+        return [v for _, v in self._entries]
 
     def _read_class_map(self, class_map: str | os.PathLike | None) -> dict[str, str]:
         path = self.root / CLASS_MAP if class_map is None else Path(class_map)
         if class_map is None and not path.is_file():
             return {}
         mapping = {}
-        for number, line in enumerate(read_lines(path), start=1):
+        for number, line in numbered_lines(path):
             parts = line.split("\t")
             if len(parts) < 2:
                 raise InputError(f"{path}:{number}: expected '<video><TAB><class>', got {line!r}")
@@ -113,51 +107,23 @@ class TrackingNet:
         return mapping
 
     # -- reader protocol --------------------------------------------------------------------------
-    @property
-    def is_video(self) -> bool:
-        return True
+    def _repr_options(self) -> dict[str, Any]:
+        return {"chunks": self.chunks}
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __iter__(self) -> Iterator[Sequence]:
-        for i in range(len(self)):
-            yield self[i]
-
-    def __repr__(self) -> str:
-        return f"TrackingNet(root={str(self.root)!r}, chunks={self.chunks}, {len(self)} sequences)"
-
-    def __getitem__(self, index: int | str) -> Sequence:
-        if isinstance(index, str):
-            if index not in self._lookup:
-                raise KeyError(f"no TrackingNet sequence {index!r} in {self!r}")
-            index = self._lookup[index]
-        chunk, video = self._entries[_index(index, len(self))]
+    def _load(self, index: int) -> Sequence:
+        chunk, video = self._entries[index]
         anno = self.root / chunk / "anno" / f"{video}.txt"
         frame_dir = self.root / chunk / "frames" / video
         boxes = read_boxes(anno)
         if chunk == "TEST":
-            try:
-                files = [f for f in os.listdir(frame_dir) if f.lower().endswith(".jpg")]
-            except OSError:
-                raise InputError(f"{frame_dir}: missing TrackingNet frame folder") from None
-            if not files:
-                raise InputError(f"{frame_dir}: TrackingNet frame folder holds no .jpg frames")
-            frames = [frame_dir / f for f in sorted(files, key=natural_key)]
-            n = len(frames)
-            if len(boxes) == 1 and n > 1:
-                boxes = np.vstack([boxes, np.full((n - 1, 4), np.nan)])
-            elif len(boxes) != n:
-                raise InputError(f"{anno}: {len(boxes)} boxes for {n} frames in {frame_dir}")
+            if not frame_dir.is_dir():
+                raise InputError(f"{frame_dir}: missing TrackingNet frame folder")
+            frames = list_frames(frame_dir, {".jpg"})
+            boxes = pad_first_box(boxes, len(frames))
+            if len(boxes) != len(frames):
+                raise InputError(f"{anno}: {len(boxes)} boxes for {len(frames)} frames in {frame_dir}")
         else:
             frames = [frame_dir / f"{i}.jpg" for i in range(len(boxes))]
-        valid = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
-        return Sequence(
-            name=video,
-            frames=frames,
-            boxes=boxes,
-            visible=valid,
-            dataset=self.name,
-            object_class=self._classes.get(video),
-            extra={"chunk": chunk},
+        return self._sequence(
+            video, frames, boxes, valid_boxes(boxes), object_class=self._classes.get(video), extra={"chunk": chunk}
         )
