@@ -32,3 +32,14 @@ def test_bench_row_for_a_tiny_model():
     assert 0 < row.gflops_step < row.gflops_full_forward
     assert row.fps_step > 0 and row.fps_tracker > 0
     assert "| tiny |" in format_rows([row])
+
+
+def test_bench_cli_measures_a_checkpoint(tmp_path, capsys):
+    from mixformerv2 import save_checkpoint
+    from mixformerv2.cli import main
+
+    cfg = ModelConfig(embed_dim=32, depth=1, num_heads=2, mlp_ratio=2, template_size=32, search_size=64, feat_sz=16)
+    path = save_checkpoint(build_model(cfg), tmp_path / "tiny.safetensors")
+    assert main(["bench", "--presets", "--weights", str(path), "--seconds", "0.2", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| tiny.safetensors |" in out and "GFLOPs cached step" in out

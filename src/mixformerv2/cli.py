@@ -126,6 +126,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .config import get_preset
+    from .evaluation.bench import bench_model, format_rows
+    from .models import build_model, load_checkpoint
+
+    torch.set_num_threads(args.threads)
+    device = _device(args.device)
+    rows = []
+    for name in args.presets:
+        rows.append(bench_model(name, build_model(get_preset(name).model).eval().to(device), args.seconds))
+    for path in args.weights:
+        rows.append(bench_model(Path(path).name, load_checkpoint(path, device=device), args.seconds))
+    print(f"{args.threads} threads, {device}, float32, batch 1 (weights do not change speed; presets use random ones)\n")
+    print(format_rows(rows))
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .models.checkpoints import describe_checkpoint
 
@@ -289,6 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--baselines", nargs="*", default=["csrt", "kcf"], help="OpenCV trackers to compare with")
     demo.add_argument("--device", default="cpu")
     demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="parameters, FLOPs of one tracking step and FPS per preset")
+    bench.add_argument("--presets", nargs="*", default=["mixformerv2-s", "mixformerv2-b"], choices=sorted(PRESETS))
+    bench.add_argument("--weights", nargs="*", default=[], help="also measure these checkpoints")
+    bench.add_argument("--threads", type=int, default=2)
+    bench.add_argument("--seconds", type=float, default=3.0, help="timing budget per measurement")
+    bench.add_argument("--device", default="cpu")
+    bench.set_defaults(func=cmd_bench)
 
     info = sub.add_parser("info", help="describe a checkpoint: preset, sizes, parameter count")
     info.add_argument("checkpoint")
