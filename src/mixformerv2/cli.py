@@ -240,7 +240,7 @@ def _result_args(items: Sequence[str]) -> list:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .evaluation.report import evaluate, write_plots
-    from .evaluation.results import atomic_write_text
+    from .fileio import atomic_write_text
 
     report = evaluate(
         _result_args(args.results),

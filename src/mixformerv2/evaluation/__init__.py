@@ -9,52 +9,7 @@ one-call pytracking success AUC in percent. See :mod:`mixformerv2.evaluation.met
 conventions step by step.
 """
 
-from .metrics import (
-    CONVENTIONS,
-    GOT10K_GOT_IOU_THRESHOLDS,
-    GOT10K_IOU_THRESHOLDS,
-    GOT10K_NORM_THRESHOLDS,
-    GOT10K_PROTOCOLS,
-    PIXEL_THRESHOLDS,
-    PYTRACKING_MODES,
-    PYTRACKING_NORM_THRESHOLDS,
-    PYTRACKING_OVERLAP_THRESHOLDS,
-    EmptySequenceError,
-    InvalidAnnotationError,
-    InvalidPredictionError,
-    LengthMismatchError,
-    MetricsError,
-    SequenceResult,
-    aggregate,
-    got10k_iou,
-    lasot_target_visible,
-    pytracking_center_error,
-    pytracking_iou,
-    sequence_metrics,
-    success_auc,
-)
+from . import metrics
+from .metrics import *  # noqa: F401,F403  (the public metrics API, listed once in metrics.__all__)
 
-__all__ = [
-    "CONVENTIONS",
-    "EmptySequenceError",
-    "GOT10K_GOT_IOU_THRESHOLDS",
-    "GOT10K_IOU_THRESHOLDS",
-    "GOT10K_NORM_THRESHOLDS",
-    "GOT10K_PROTOCOLS",
-    "InvalidAnnotationError",
-    "InvalidPredictionError",
-    "LengthMismatchError",
-    "MetricsError",
-    "PIXEL_THRESHOLDS",
-    "PYTRACKING_MODES",
-    "PYTRACKING_NORM_THRESHOLDS",
-    "PYTRACKING_OVERLAP_THRESHOLDS",
-    "SequenceResult",
-    "aggregate",
-    "got10k_iou",
-    "lasot_target_visible",
-    "pytracking_center_error",
-    "pytracking_iou",
-    "sequence_metrics",
-    "success_auc",
-]
+__all__ = list(metrics.__all__)

@@ -38,14 +38,14 @@ def count_flops(config: ModelConfig) -> tuple[float, float, float]:
         model = MixFormerV2(config).eval()
         t = torch.empty(1, 3, config.template_size, config.template_size)
         s = torch.empty(1, 3, config.search_size, config.search_size)
-    counts = []
-    cache = None
-    for fn in (lambda: model(t, t, s), lambda: model.encode_templates(t, t), lambda: model.step(s, cache)):
+    def gflops(fn: Callable[[], object]) -> tuple[float, object]:
         with FlopCounterMode(display=False) as counter:
             result = fn()
-        cache = result if cache is None and isinstance(result, tuple) else cache
-        counts.append(counter.get_total_flops() / 1e9)
-    full, encode, step = counts
+        return counter.get_total_flops() / 1e9, result
+
+    full, _ = gflops(lambda: model(t, t, s))
+    encode, cache = gflops(lambda: model.encode_templates(t, t))
+    step, _ = gflops(lambda: model.step(s, cache))
     return full, step, encode
 
 

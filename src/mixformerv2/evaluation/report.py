@@ -43,12 +43,12 @@ from .metrics import (
     aggregate,
     sequence_metrics,
 )
+from ..fileio import atomic_write_bytes
 from .results import (
     Benchmark,
     ResultError,
     ResultFolder,
     ResultWarning,
-    atomic_write_bytes,
     check_length,
     sequence_names,
     target_visible,

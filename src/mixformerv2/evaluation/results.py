@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +40,6 @@ __all__ = [
     "ResultError",
     "ResultFolder",
     "ResultWarning",
-    "atomic_write_bytes",
-    "atomic_write_text",
     "check_length",
     "format_boxes",
     "format_times",
@@ -296,33 +293,6 @@ def format_boxes(boxes: np.ndarray, integer: bool = False) -> str:
 def format_times(seconds: np.ndarray) -> str:
     """One ``%f`` line per frame (pytracking's time files)."""
     return "".join(f"{float(t):f}\n" for t in np.asarray(seconds).reshape(-1))
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write to a temp file in the same folder, fsync, then rename: no half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def stale_temp_files(folder: Path, name: str) -> list[Path]:

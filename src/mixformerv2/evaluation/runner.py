@@ -32,10 +32,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import InputError, MixFormerError
+from ..fileio import atomic_write_text
 from .results import (
     Benchmark,
     ResultError,
-    atomic_write_text,
     format_boxes,
     format_times,
     read_result_boxes,

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..fileio import atomic_write_bytes
 from .results import (
     Benchmark,
     ResultError,
     ResultFolder,
-    atomic_write_bytes,
     format_boxes,
     format_times,
     read_result_boxes,

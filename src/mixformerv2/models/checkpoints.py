@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -18,6 +17,7 @@ from torch import Tensor
 
 from ..config import PRESETS, ModelConfig, config_from_json, config_to_json, get_preset, infer_config_from_shapes
 from ..errors import CheckpointError, ConfigError
+from ..fileio import atomic_target
 from .mixformerv2 import MixFormerV2
 
 FORMAT_TAG = "mixformerv2"
@@ -191,14 +191,8 @@ def save_checkpoint(model: MixFormerV2, path: str | os.PathLike, overwrite: bool
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT_TAG, "config": config_to_json(model.config), **metadata}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_target(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -15,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..fileio import atomic_write_text
 from ..geometry import normalize_frame
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -221,16 +221,7 @@ def write_boxes(path: str | os.PathLike, boxes: Sequence[Sequence[float]], overw
         if len(values) != 4:
             raise InputError(f"box {i} has {len(values)} values, expected 4 (x, y, w, h)")
         lines.append(",".join(f"{v:.4f}" for v in values) + "\n")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(lines)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, "".join(lines))
 
 
 def _check_target(path: Path, overwrite: bool) -> None:

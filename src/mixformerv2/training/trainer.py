@@ -30,7 +30,6 @@ import os
 import random
 import re
 import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..errors import CheckpointError, ConfigError, MixFormerError
 from ..models.checkpoints import read_state_dict, save_checkpoint
 from ..models.mixformerv2 import MixFormerV2
+from ..fileio import atomic_target, atomic_write, atomic_write_text
 from .losses import box_losses, edge_distribution_loss, score_loss
 
 CHECKPOINT_FORMAT = "mixformerv2-train"
@@ -293,56 +293,21 @@ def build_optimizer(
 # ------------------------------------------------------------------------------------------------
 # file helpers
 # ------------------------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
-    """Write via a temp file in the same folder, fsync, then ``os.replace``: readers see the old
-    file or the complete new one, never a partial one; the temp file never outlives an error."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda f: torch.save(obj, f))
+    atomic_write(path, lambda f: torch.save(obj, f))
     return path
 
 
 def _atomic_alias(src: Path, dst: Path) -> None:
     """Make ``dst`` a hard link to ``src`` (a copy where links are not supported), atomically."""
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_target(dst) as tmp:
         os.unlink(tmp)
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_training_checkpoint(path: str | os.PathLike) -> dict:
@@ -735,8 +700,7 @@ class Trainer:
         done = checkpoint[1]["epoch"] if checkpoint else 0
         self._truncate_log(done)
         cfg = self.run_config()
-        _atomic_write(out / "run_config.json", lambda f: f.write(json.dumps(cfg, indent=2, sort_keys=True) + "\n"),
-                      binary=False)
+        atomic_write_text(out / "run_config.json", json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
     def _remove_outputs(self) -> None:
         """--overwrite: delete what a training run writes here, nothing else."""
@@ -771,7 +735,7 @@ class Trainer:
             w.writeheader()
             w.writerows(keep)
 
-        _atomic_write(self.log_path, write, binary=False)
+        atomic_write(self.log_path, write, binary=False)
 
     def _load_init_weights(self, model: MixFormerV2, path: str) -> None:
         state, _ = read_state_dict(path)

@@ -43,6 +43,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ...fileio import atomic_write
 from ...errors import ConfigError, InputError, MixFormerError
 from ...geometry import normalize_frame
 
@@ -327,23 +328,12 @@ def trackers_ini_entry(
     return entry
 
 
-def write_trackers_ini(
-    workspace: str | os.PathLike,
-    name: str = "MixFormerV2",
-    weights: str | os.PathLike | None = None,
-    preset: str | None = None,
-    device: str = "cpu",
-    dataset: str | None = None,
-    protocol: str = "traxpython",
-    python: str | os.PathLike | None = None,
-    label: str | None = None,
-    timeout: int | None = None,
-    multiobject: bool = False,
-) -> Path:
+def write_trackers_ini(workspace: str | os.PathLike, name: str = "MixFormerV2", **options: Any) -> Path:
     """Add (or replace) the ``[name]`` entry of ``<workspace>/trackers.ini``; returns the file.
 
     ``workspace``: a vot-toolkit workspace folder or an ``.ini`` file. Other entries are kept
-    (comments are not). ``weights`` None = the model shipped with the package. ``protocol``:
+    (comments are not). ``options`` are those of :func:`trackers_ini_entry` (label defaults to
+    ``name``): ``weights`` None = the model shipped with the package. ``protocol``:
     ``traxpython`` (default: ``python`` = this interpreter unless given, ``paths`` = the folder
     holding the package, settings as ``env_MIXFORMERV2_*``), ``trax`` (an explicit command
     line) or ``python`` (the toolkit's in-process protocol: the toolkit's interpreter must be
@@ -352,7 +342,9 @@ def write_trackers_ini(
     """
     if not _IDENTIFIER.match(name):
         raise ConfigError(f"tracker name {name!r} is not a vot-toolkit identifier (letters, digits, '-', '_')")
-    entry = trackers_ini_entry(weights, preset, device, dataset, protocol, python, label or name, timeout, multiobject)
+    if options.get("label") is None:
+        options["label"] = name
+    entry = trackers_ini_entry(**options)
     target = Path(workspace)
     path = target if target.suffix.lower() == ".ini" else target / "trackers.ini"
     if not path.parent.is_dir():
@@ -370,11 +362,7 @@ def write_trackers_ini(
     for key, value in entry.items():
         # the toolkit reads with basic interpolation: a literal % is written as %%
         parser.set(name, key, value.replace("%", "%%"))
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        parser.write(handle)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, parser.write, binary=False)
 
 
 # -- command line ---------------------------------------------------------------------------------
