@@ -16,7 +16,7 @@ import torch
 from mixformerv2 import ModelConfig, build_model, save_checkpoint
 from mixformerv2.cli import main
 from mixformerv2.evaluation.metrics import aggregate, lasot_target_visible, sequence_metrics
-from mixformerv2.evaluation.report import evaluate
+from mixformerv2.evaluation.report import evaluate, merge_runs
 from mixformerv2.evaluation.results import (
     ResultError,
     ResultFolder,
@@ -70,7 +70,7 @@ def make_got10k(split_dir: Path, split: str, lengths=(6, 5), test: bool = False)
 
 def make_lasot(root: Path) -> dict[str, tuple]:
     out = {}
-    for cls, k, n, occ, oov in (("cat", 1, 6, [0, 0, 1, 0, 0, 0], [0] * 6), ("dog", 3, 5, [0] * 5, [0, 0, 0, 1, 1])):
+    for cls, k, n, occ, oov in (("cat", 1, 6, [0, 0, 1, 0, 0, 0], [0] * 6), ("dog", 7, 5, [0] * 5, [0, 0, 0, 1, 1])):
         name = f"{cls}-{k}"
         folder = root / cls / name
         boxes = _frames(folder / "img", n, lambda i: f"{i + 1:08d}.jpg", seed=k)
@@ -204,6 +204,17 @@ def _write_ours(folder: Path, preds: dict, times: bool = True) -> None:
             (folder / f"{name}_time.txt").write_text("".join(f"{0.01:f}\n" for _ in p))
 
 
+def test_lasot_defaults_to_the_test_split_when_training_videos_are_present(tmp_path):
+    make_lasot(tmp_path / "lasot")  # cat-1 and dog-7: both test videos -> every sequence found
+    assert resolve_benchmark("lasot", tmp_path / "lasot").options == {}
+    _frames(tmp_path / "lasot" / "dog" / "dog-3" / "img", 2, lambda i: f"{i + 1:08d}.jpg", seed=1)  # a training video
+    bench = resolve_benchmark("lasot", tmp_path / "lasot")
+    assert bench.options == {"split": "test"}
+    with pytest.raises(InputError, match=r"278 sequence\(s\) not found.*--split all"):
+        bench.open()
+    assert resolve_benchmark("lasot", tmp_path / "lasot", split="all").options == {}
+
+
 def test_report_equals_metrics_computed_directly_lasot_and_got10k(got_val, tmp_path):
     lasot = make_lasot(tmp_path / "lasot")
     bench = resolve_benchmark("lasot", tmp_path / "lasot")
@@ -271,6 +282,31 @@ def test_report_cli_table_and_plots_are_valid_pngs(got_val, tmp_path, capsys, mo
         width, height = struct.unpack(">II", data[16:24])
         assert width > 100 and height > 100
         assert cv2.imread(str(p)) is not None
+
+
+def test_merge_runs_averages_pytracking_run_folders(tmp_path, capsys):
+    lasot = make_lasot(tmp_path / "lasot")
+    bench = resolve_benchmark("lasot", tmp_path / "lasot")
+    base = tmp_path / "tracking_results" / "mixformer2_vit_online"
+    for k in range(3):
+        _write_ours(base / f"288_depth8_score_{k:03d}",
+                    {n: _perturbed(gt, seed=10 + k + i) for i, (n, (gt, _, _)) in enumerate(sorted(lasot.items()))})
+    _write_ours(tmp_path / "other", {n: _perturbed(gt, seed=99) for n, (gt, _, _) in lasot.items()})
+    runs = sorted(base.iterdir())
+    report = evaluate([*runs, tmp_path / "other"], bench)
+    merged = merge_runs(report)
+    assert [t.name for t in merged.trackers] == ["288_depth8_score", "other"]
+    row, single = merged.trackers
+    assert row.runs == 3 and single is report.trackers[3]
+    aucs = np.array([t.scores["AUC"] for t in report.trackers[:3]])
+    assert aucs.std() > 0  # the runs differ, so the mean is not any single run
+    assert row.scores["AUC"] == pytest.approx(aucs.mean()) and row.spread["AUC"] == pytest.approx(aucs.std())
+    np.testing.assert_allclose(row.curves["success"][1], np.mean([t.curves["success"][1] for t in report.trackers[:3]], 0))
+    assert f"| 288_depth8_score | {aucs.mean():.2f} ± {aucs.std():.2f} |" in merged.markdown()
+
+    code, out, err = run(capsys, "report", *runs, tmp_path / "other", "--dataset", "lasot",
+                         "--root", tmp_path / "lasot", "--merge-runs")
+    assert code == 0 and "| 288_depth8_score |" in out and "_001" not in out
 
 
 def test_pytracking_and_ostrack_layouts_with_integer_tab_boxes(tmp_path):
@@ -364,9 +400,9 @@ def test_bad_result_files_name_sequence_and_line(tmp_path, capsys):
     assert code == 0 and "warning" in err and "cat-1" in err and "1 sequences" in out
 
     # a time file of the wrong length is ignored with a warning (FPS from the others)
-    (folder / "dog-3_time.txt").write_text("0.1\n")
-    with pytest.warns(ResultWarning, match="dog-3: time file ignored"):
-        ResultFolder(folder).load("dog-3")
+    (folder / "dog-7_time.txt").write_text("0.1\n")
+    with pytest.warns(ResultWarning, match="dog-7: time file ignored"):
+        ResultFolder(folder).load("dog-7")
 
 
 # -- submissions -------------------------------------------------------------------------------------

@@ -731,6 +731,25 @@ def test_nfs_corner_boxes_240fps_rows_and_off_by_one(tmp_path):
     assert NfS(root, fps=240).sequence_names == ["cup"]
 
 
+def test_nfs_pytracking_layout_names_sequences_as_pytracking(tmp_path):
+    root = tmp_path / "nfs"
+    for i in range(1, 5):
+        _touch(root / "sequences" / "Gymnastics" / f"{i:05d}.jpg")
+    (root / "anno").mkdir()
+    (root / "anno" / "nfs_Gymnastics.txt").write_text("10\t20\t30\t40\n11 21 30 40\n12,22,0,0\n")
+    ds = NfS(root)
+    assert ds.sequence_names == ["nfs_Gymnastics"]
+    seq = ds["nfs_Gymnastics"]
+    assert len(seq) == 3 and seq.frames[-1] == root / "sequences" / "Gymnastics" / "00003.jpg"  # 4th not annotated
+    np.testing.assert_allclose(seq.boxes[1], [11, 21, 30, 40])
+    assert seq.visible.tolist() == [True, True, False]
+    with pytest.raises(InputError, match="30 fps version only"):
+        NfS(root, fps=240)
+    (root / "anno" / "nfs_Gymnastics.txt").write_text("1 2 3 4\n" * 5)
+    with pytest.raises(InputError, match=r"nfs_Gymnastics\.txt: 5 boxes for 4 frames"):
+        NfS(root)["nfs_Gymnastics"]
+
+
 def test_nfs_bad_inputs(tmp_path):
     root = tmp_path / "nfs"
     root.mkdir()

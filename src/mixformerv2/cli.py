@@ -239,7 +239,7 @@ def _result_args(items: Sequence[str]) -> list:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .evaluation.report import evaluate, write_plots
+    from .evaluation.report import evaluate, merge_runs, write_plots
     from .fileio import atomic_write_text
 
     report = evaluate(
@@ -250,6 +250,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         pad_short=args.pad_short,
         sequences=args.sequence,
     )
+    if args.merge_runs:
+        report = merge_runs(report)
     for message in report.warnings:
         print(f"warning: {message}", file=sys.stderr)
     table = report.markdown()
@@ -347,7 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--dataset", required=True,
                             help="benchmark: lasot, got10k_val, got10k_test, trackingnet, otb, uav, nfs, tnl2k, ...")
     evaluation.add_argument("--root", required=True, help="the dataset's folder")
-    evaluation.add_argument("--split", help="LaSOT train/test/split file, GOT-10k train/val/test, TrackingNet chunks")
+    evaluation.add_argument(
+        "--split",
+        help="LaSOT train/test/all/split file (default: test when the root holds training videos too), "
+        "GOT-10k train/val/test, TrackingNet chunks",
+    )
     evaluation.add_argument("--results", default="results",
                             help="results folder; files go to <results>/<name>/<benchmark>/<seq>.txt (default results)")
     evaluation.add_argument("--name", help="tracker folder name (default mixformerv2_<weights> or opencv_<tracker>)")
@@ -379,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--convention", default="pytracking", choices=["pytracking", "got10k"],
                         help="metric definitions: pytracking (official MixFormerV2 analysis, default) or the "
                              "GOT-10k toolkit")
+    report.add_argument("--merge-runs", action="store_true",
+                        help="average the runs <name>_000, <name>_001, ... of a tracker into one row (mean ± std)")
     report.add_argument("--plots", help="folder for success_plot.png, precision_plot.png, ...")
     report.add_argument("--out", help="also write the table to this markdown file")
     report.add_argument("--overwrite", action="store_true", help="replace an existing --out file")

@@ -54,7 +54,7 @@ from .results import (
     target_visible,
 )
 
-__all__ = ["Report", "TrackerReport", "evaluate", "write_plots"]
+__all__ = ["Report", "TrackerReport", "evaluate", "merge_runs", "write_plots"]
 
 CONVENTIONS = ("pytracking", "got10k")
 MAIN_COLUMNS = ("AUC", "OP50", "OP75", "P-norm", "P")
@@ -72,6 +72,8 @@ class TrackerReport:
     got10k_summary: dict | None = None  # aggregate() of the GOT-10k protocol (GOT-10k only)
     sequences: dict[str, SequenceResult] = field(default_factory=dict)
     got10k_sequences: dict[str, SequenceResult] = field(default_factory=dict)
+    runs: int = 1  # > 1: the mean of this many runs (see merge_runs)
+    spread: dict[str, float] = field(default_factory=dict)  # population std of each score over the runs
 
 
 @dataclass
@@ -89,7 +91,8 @@ class Report:
         rule = "|---|" + "---:|" * (len(self.columns) + 1)
         lines = [head, rule]
         for t in self.trackers:
-            cells = [_cell(t.scores.get(c)) for c in self.columns]
+            cells = [_cell(t.scores.get(c)) + (f" ± {_cell(t.spread[c])}" if c in t.spread else "")
+                     for c in self.columns]
             lines.append(f"| {t.name} | " + " | ".join(cells) + f" | {_cell(t.fps, 1)} |")
         return "\n".join(lines)
 
@@ -258,6 +261,40 @@ def _evaluate(results, benchmark, convention, allow_missing, pad_short, wanted) 
     return Report(benchmark, convention, columns, trackers, evaluated, protocol)
 
 
+_RUN_SUFFIX = re.compile(r"^(?P<base>.+)_(?P<run>\d{3})$")
+
+
+def merge_runs(report: Report) -> Report:
+    """Average the runs of a tracker, as pytracking's ``merge_results``: result folders named
+    ``<name>_000``, ``<name>_001``, ... (pytracking's ``run_id`` folders) become one row ``<name>``
+    with the mean of every score and curve (and the spread of the scores over the runs).
+
+    Every run is scored on the same sequences, so the mean of the runs' aggregates equals
+    pytracking's mean of per-sequence curves averaged over runs. Other trackers are kept as they are.
+    """
+    groups: dict[str, list[TrackerReport]] = {}
+    for t in report.trackers:
+        match = _RUN_SUFFIX.match(t.name)
+        groups.setdefault(match["base"] if match else t.name, []).append(t)
+    merged = []
+    for base, runs in groups.items():
+        if len(runs) == 1:
+            merged.append(runs[0])
+            continue
+        columns = [c for c in runs[0].scores if all(c in r.scores for r in runs)]
+        values = {c: np.array([r.scores[c] for r in runs], dtype=np.float64) for c in columns}
+        curves = {name: (x, np.mean([r.curves[name][1] for r in runs], axis=0))
+                  for name, (x, _) in runs[0].curves.items() if all(name in r.curves for r in runs)}
+        fps = [r.fps for r in runs if not math.isnan(r.fps)]
+        merged.append(TrackerReport(
+            base, runs[0].path.parent, {c: float(v.mean()) for c, v in values.items()},
+            float(np.mean(fps)) if fps else math.nan, curves, summary={}, runs=len(runs),
+            spread={c: float(v.std()) for c, v in values.items()},
+        ))
+    return Report(report.benchmark, report.convention, report.columns, merged, report.sequences,
+                  report.protocol, list(report.warnings))
+
+
 def _scores(summary: dict, convention: str, protocol: str) -> tuple[dict, dict]:
     """Table cells (percent) and plot curves of one aggregate() result."""
     if convention == "pytracking":
@@ -328,7 +365,7 @@ def write_plots(report: Report, out_dir: str | os.PathLike, dpi: int = 100) -> l
         ax = fig.add_subplot(1, 1, 1)
         for tracker, (x, y) in entries:
             score = tracker.scores.get(column)
-            label = tracker.name + (f" [{score:.1f}]" if score is not None and not math.isnan(score) else "")
+            label = tracker.name + (f" ({tracker.runs} runs)" if tracker.runs > 1 else "") + (f" [{score:.1f}]" if score is not None and not math.isnan(score) else "")
             ax.plot(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), linewidth=2, label=label)
         ax.set_title(f"{title} — {report.benchmark.key}")
         ax.set_xlabel(xlabel)

@@ -143,8 +143,8 @@ def resolve_benchmark(
     """The benchmark called ``name`` (``lasot``, ``got10k_val``, ``got10k_test``, ``trackingnet``,
     ``otb``, ``uav``, ``nfs``, ``tnl2k``, ...) with its data in ``root``.
 
-    ``split``: LaSOT ``train``/``test``/a split file (default: ``test`` when ``testing_set.txt``
-    is in ``root``, else every sequence); GOT-10k ``train``/``val``/``test`` (a sub-folder of
+    ``split``: LaSOT ``train``/``test``/``all``/a split file (default: ``test`` when ``root``
+    holds ``testing_set.txt`` or any sequence outside the 280-video test set, else every sequence); GOT-10k ``train``/``val``/``test`` (a sub-folder of
     ``root``; default: the name of ``root`` when it is a split folder); TrackingNet chunks
     (``TEST`` by default when ``root/TEST`` exists); other readers get ``split=`` as given.
     ``sequences``: given to readers that open a subset (``sequences=``, e.g. OTB, UAV123, which
@@ -182,7 +182,7 @@ def _resolve(name: str, root: str | os.PathLike, split: str | None) -> Benchmark
             wanted = root.name.lower()
         return Benchmark(f"got10k_{wanted}" if wanted else "got10k", "got10k", root)
     if key == "lasot":
-        chosen = split if split is not None else ("test" if (root / "testing_set.txt").is_file() else None)
+        chosen = _lasot_default_split(root) if split is None else (None if split.lower() == "all" else split)
         return Benchmark("lasot", "lasot", root, {"split": chosen} if chosen is not None else {})
     if key == "trackingnet":
         chunks = split if split is not None else ("TEST" if (root / "TEST").is_dir() else None)
@@ -192,6 +192,16 @@ def _resolve(name: str, root: str | os.PathLike, split: str | None) -> Benchmark
     reader = _READER_ALIASES.get(key, key)
     key = _KEY_ALIASES.get(key, key)
     return Benchmark(key, reader, root, {"split": split} if split is not None else {})
+
+
+def _lasot_default_split(root: Path) -> str | None:
+    """``'test'`` unless every sequence under ``root`` is a test sequence (the LaSOT test download):
+    scoring a full download must never mix the 1120 training videos into the 280-video benchmark."""
+    if (root / "testing_set.txt").is_file():
+        return "test"
+    from ..data.formats.lasot import LASOT_TEST, scan_sequences
+
+    return "test" if scan_sequences(root) - set(LASOT_TEST) else None
 
 
 def sequence_names(dataset) -> list[str]:

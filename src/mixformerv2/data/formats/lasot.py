@@ -71,6 +71,21 @@ def _class_of(name: str) -> str:
     return name.rsplit("-", 1)[0]
 
 
+def scan_sequences(root: str | os.PathLike) -> set[str]:
+    """Names of the ``<class>/<class>-<n>`` folders under ``root`` (directory entries only, no file reads)."""
+    found: set[str] = set()
+    with os.scandir(root) as classes:
+        for entry in classes:
+            if not entry.is_dir():
+                continue
+            pattern = re.compile(re.escape(entry.name) + r"-\d+")
+            with os.scandir(entry.path) as seqs:
+                for seq in seqs:
+                    if pattern.fullmatch(seq.name) and seq.is_dir():
+                        found.add(seq.name)
+    return found
+
+
 class LaSOT(IndexedDataset):
     """LaSOT reader: ``LaSOT(root, split=None, classes=None)``.
 
@@ -110,6 +125,8 @@ class LaSOT(IndexedDataset):
             if missing:
                 raise InputError(
                     f"{source}: {len(missing)} sequence(s) not found under {self.root}: {format_names(missing)}"
+                    + ("; to score every sequence found instead, pass split=None (CLI: --split all)"
+                       if self.split == "test" else "")
                 )
         if self.classes is not None:
             wanted = [self.classes] if isinstance(self.classes, str) else list(self.classes)
@@ -124,18 +141,7 @@ class LaSOT(IndexedDataset):
         return names
 
     def _scan(self) -> set[str]:
-        """Names of the ``<class>/<class>-<n>`` folders (directory entries only, no file reads)."""
-        found: set[str] = set()
-        with os.scandir(self.root) as classes:
-            for entry in classes:
-                if not entry.is_dir():
-                    continue
-                pattern = re.compile(re.escape(entry.name) + r"-\d+")
-                with os.scandir(entry.path) as seqs:
-                    for seq in seqs:
-                        if pattern.fullmatch(seq.name) and seq.is_dir():
-                            found.add(seq.name)
-        return found
+        return scan_sequences(self.root)
 
     def _split_names(self, split: str | os.PathLike) -> tuple[list[str], str]:
         """The names of a split (file order, duplicates dropped) and where they come from."""

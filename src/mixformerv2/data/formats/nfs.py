@@ -11,6 +11,13 @@ the GOT-10k toolkit's NfS reader (``got10k/datasets/nfs.py``): when a 30 fps fil
 annotations (about 8 rows a frame) every 8th row is kept, and a count that still differs from the
 number of frames by one is cut to the shorter of the two.
 
+The pytracking layout (the one the MixFormer / pytracking test scripts read, 30 fps only) is
+recognised too, and its sequences are named as there, ``nfs_<video>`` (so pytracking result files
+``nfs_<video>.txt`` match)::
+
+    <root>/sequences/<video>/00001.jpg ...
+    <root>/anno/nfs_<video>.txt                 one ``x y w h`` row per frame (spaces, tabs or commas)
+
 visible = a valid box (w > 0, h > 0).
 """
 
@@ -24,7 +31,7 @@ import numpy as np
 
 from ...errors import InputError
 from ...tracking.video import natural_key
-from ..sequence import Sequence, check_root, list_frames, numbered_lines, valid_boxes
+from ..sequence import Sequence, check_root, list_frames, numbered_lines, read_boxes, valid_boxes
 from .base import IndexedDataset
 
 FPS = (30, 240)
@@ -50,7 +57,8 @@ def read_nfs_boxes(path: Path) -> np.ndarray:
 
 class NfS(IndexedDataset):
     """NfS reader: ``NfS(root, fps=30)``; the sequences are the ``<video>`` folders of ``root`` that
-    hold ``<fps>/<video>.txt``."""
+    hold ``<fps>/<video>.txt``, or, when ``root`` has ``anno/`` and ``sequences/`` (pytracking's
+    layout), the ``anno/nfs_<video>.txt`` files."""
 
     name = "nfs"
     title = "NfS"
@@ -60,9 +68,17 @@ class NfS(IndexedDataset):
         if fps not in FPS:
             raise InputError(f"NfS fps must be 30 or 240, got {fps!r}")
         self.fps = int(fps)
+        self.pytracking_layout = (self.root / "anno").is_dir() and (self.root / "sequences").is_dir()
+        if self.pytracking_layout and self.fps != 30:
+            raise InputError(f"{self.root}: the pytracking NfS layout (anno/, sequences/) holds the 30 fps version only")
         self._build_index()
 
     def _list_names(self) -> list[str]:
+        if self.pytracking_layout:
+            names = [p.stem for p in (self.root / "anno").glob("nfs_*.txt")]
+            if not names:
+                raise InputError(f"{self.root / 'anno'}: no nfs_<video>.txt annotation files")
+            return sorted(names, key=natural_key)
         with os.scandir(self.root) as entries:
             names = [e.name for e in entries if e.is_dir() and self._anno(e.name).is_file()]
         if not names:
@@ -80,6 +96,8 @@ class NfS(IndexedDataset):
 
     def _load(self, index: int) -> Sequence:
         name = self.sequence_names[index]
+        if self.pytracking_layout:
+            return self._load_pytracking(name)
         anno = self._anno(name)
         frames = list_frames(anno.parent / name, {".jpg"})
         boxes = read_nfs_boxes(anno)
@@ -91,4 +109,15 @@ class NfS(IndexedDataset):
             frames, boxes = frames[:n], boxes[:n]
         if len(boxes) != n:
             raise InputError(f"{anno}: {len(boxes)} boxes for {n} frames in {anno.parent / name}")
+        return self._sequence(name, frames, boxes, valid_boxes(boxes))
+
+    def _load_pytracking(self, name: str) -> Sequence:
+        anno = self.root / "anno" / f"{name}.txt"
+        folder = self.root / "sequences" / name[len("nfs_"):]
+        frames = list_frames(folder, {".jpg"})
+        boxes = read_boxes(anno)
+        if len(frames) < len(boxes):
+            raise InputError(f"{anno}: {len(boxes)} boxes for {len(frames)} frames in {folder}")
+        # pytracking reads frames 1..endFrame, the annotated ones; later files are not part of the sequence
+        frames = frames[: len(boxes)]
         return self._sequence(name, frames, boxes, valid_boxes(boxes))
