@@ -1,14 +1,21 @@
-"""Frames per second: official-style per-frame full forward vs our cached step.
+"""Frames per second per preset and runtime, side by side in one run.
 
-Both paths run side by side in one process with the same threads and random weights
-(speed does not depend on the weight values). Usage:
+For each preset (S, B), each runtime (torch fp32 / bf16 / int8, onnxruntime) and each number of
+targets (1, 4, 8): frames per second end to end (crop -> box, ``Tracker.track_targets``) and of the
+network step alone; the ratio to the official-style per-frame full forward (fp32, templates
+re-encoded every frame, one target) measured in the same run; and the fraction of this machine's
+measured GEMM peak (for that runtime's matrix type) that the transformer blocks reach in the step.
+Timing windows of the runtimes are interleaved round by round, so that a machine that gets busier
+affects all alike. Random weights (speed does not depend on their values).
 
-    python benchmarks/speed.py [--threads 2] [--presets mixformerv2-s mixformerv2-b] [--seconds 3]
+    python benchmarks/speed.py [--threads 2] [--presets mixformerv2-s mixformerv2-b]
+                               [--runtimes fp32 bf16 int8 onnx] [--targets 1 4 8] [--seconds 2] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from typing import Callable
@@ -17,14 +24,16 @@ import numpy as np
 import torch
 
 from mixformerv2 import build_model, get_preset
+from mixformerv2.evaluation.bench import count_flops
+from mixformerv2.runtimes import RUNTIMES, make_runtime
 from mixformerv2.tracking.tracker import Tracker
 
 
 def measure(
-    fns: dict[str, Callable[[], object]], seconds: float, sync: Callable[[], None], warmup: int = 3, rounds: int = 5
+    fns: dict[str, Callable[[], object]], seconds: float, sync: Callable[[], None] = lambda: None,
+    warmup: int = 3, rounds: int = 5,
 ) -> dict[str, float]:
-    """Median FPS per function. Timing windows of the functions are interleaved round by
-    round, so that a machine that gets busier or throttles affects all of them alike."""
+    """Median calls per second of each function, the timing windows interleaved round by round."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -41,50 +50,111 @@ def measure(
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
-def bench_preset(name: str, seconds: float, device: torch.device) -> dict:
+def gemm_peak(kind: str, seconds: float = 1.0) -> float:
+    """Measured GFLOP/s of a large square GEMM of the runtime's matrix type on this machine."""
+    n = 1536
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    if kind == "bf16":
+        a, b = a.bfloat16(), b.bfloat16()
+        fn = lambda: a @ b  # noqa: E731
+    elif kind == "int8":
+        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+        layer = DynamicLinear(n, n, dtype=torch.qint8)
+        layer.set_weight_bias(torch.quantize_per_channel(b, torch.full((n,), 0.02), torch.zeros(n, dtype=torch.long),
+                                                         0, torch.qint8), None)
+        fn = lambda: layer(a)  # noqa: E731
+    else:
+        fn = lambda: a @ b  # noqa: E731
+    rate = measure({"gemm": fn}, seconds, rounds=3)["gemm"]
+    return rate * 2 * n**3 / 1e9
+
+
+def block_gflops_step(cfg) -> float:
+    """GFLOPs of the transformer blocks in one cached step: the step minus patch embedding and heads."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mixformerv2.models.mixformerv2 import MixFormerV2
+
+    with torch.device("meta"):
+        model = MixFormerV2(cfg).eval()
+        s = torch.empty(1, 3, cfg.search_size, cfg.search_size)
+        with FlopCounterMode(display=False) as counter:
+            model.backbone.embed_search(s)
+            model._heads(torch.empty(1, 4, cfg.embed_dim), True, True)
+    return count_flops(cfg)[1] - counter.get_total_flops() / 1e9
+
+
+def bench_preset(name: str, runtimes: list[str], targets: list[int], seconds: float, peaks: dict[str, float]) -> list[dict]:
     cfg = get_preset(name).model
-    model = build_model(cfg).eval().to(device)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
     g = torch.Generator().manual_seed(0)
-    t, ot = (torch.randn(1, 3, cfg.template_size, cfg.template_size, generator=g).to(device) for _ in range(2))
-    s = torch.randn(1, 3, cfg.search_size, cfg.search_size, generator=g).to(device)
-    frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    tracker = Tracker(model, device=device)
-    tracker.init(frame, (300, 200, 60, 50))
+    t = torch.randn(1, 3, cfg.template_size, cfg.template_size, generator=g)
+    s = torch.randn(1, 3, cfg.search_size, cfg.search_size, generator=g)
     with torch.inference_mode():
-        cache = model.encode_templates(t, ot)
-        rates = measure(
-            {
-                "official": lambda: model(t, ot, s, softmax=True, run_score_head=True),
-                "cached": lambda: model.step(s, cache),
-                "tracker": lambda: tracker.track(frame),
-            },
-            seconds,
-            torch.cuda.synchronize if device.type == "cuda" else (lambda: None),
-        )
-    return {"preset": name, **rates}
+        official = measure({"official": lambda: model(t, t, s, softmax=True, run_score_head=True)}, seconds)["official"]
+    blocks = block_gflops_step(cfg)
+    frame = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    rows = []
+    for n in targets:
+        boxes = [(100 + 110 * k, 200 + 20 * (k % 3), 60, 50) for k in range(n)]
+        trackers, steps = {}, {}
+        for rt_name in runtimes:
+            rt = make_runtime(model, rt_name)
+            if rt_name == "onnx":
+                rt.encode(np.zeros((n, 3, cfg.template_size, cfg.template_size), np.float32),
+                          np.zeros((n, 3, cfg.template_size, cfg.template_size), np.float32))  # export for n targets
+            tracker = Tracker(rt)
+            tracker.init_targets(frame, boxes)
+            search = np.random.default_rng(1).standard_normal((n, 3, cfg.search_size, cfg.search_size), np.float32)
+            cache = rt.encode(*(np.random.default_rng(2).standard_normal(
+                (2, n, 3, cfg.template_size, cfg.template_size), np.float32)))
+            trackers[rt_name] = lambda tr=tracker: tr.track_targets(frame)
+            steps[rt_name] = lambda rt=rt, search=search, cache=cache: rt.step(search, cache)
+        end_to_end = measure(trackers, seconds)
+        step = measure(steps, seconds)
+        for rt_name in runtimes:
+            peak = peaks["bf16" if rt_name == "bf16" else "int8" if rt_name == "int8" else "fp32"]
+            rows.append({
+                "preset": name, "runtime": rt_name, "targets": n,
+                "fps_end_to_end": end_to_end[rt_name], "fps_step": step[rt_name],
+                "ratio_vs_official_style": end_to_end[rt_name] / official,
+                "peak_fraction": blocks * n * step[rt_name] / peak,
+                "official_style_fps": official,
+            })
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--presets", nargs="+", default=["mixformerv2-s", "mixformerv2-b"])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--seconds", type=float, default=5.0, help="timing budget per path and preset")
+    parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES)
+    parser.add_argument("--targets", nargs="+", type=int, default=[1, 4, 8])
+    parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per path")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON objects, one per line")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
-    print(f"torch {torch.__version__}, {where}, float32, batch 1, random weights")
-    print()
-    print("| preset | official-style full forward (FPS) | cached step (FPS) | ratio | tracker end to end (FPS) |")
-    print("|---|---:|---:|---:|---:|")
+    peaks = {kind: gemm_peak(kind) for kind in ("fp32", "bf16", "int8")}
+    if not args.json:
+        print(f"torch {torch.__version__}, CPU, {args.threads} threads, random weights; measured GEMM peak (1536^3): "
+              + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
+        print()
+        print("| preset | runtime | targets | FPS end to end | FPS step | x official-style (fp32 full forward) "
+              "| GEMM peak reached in the blocks |")
+        print("|---|---|---:|---:|---:|---:|---:|")
     for name in args.presets:
-        r = bench_preset(name, args.seconds, device)
-        print(
-            f"| {r['preset']} | {r['official']:.1f} | {r['cached']:.1f} | {r['cached'] / r['official']:.2f}x "
-            f"| {r['tracker']:.1f} |",
-            flush=True,
-        )
+        for row in bench_preset(name, args.runtimes, args.targets, args.seconds, peaks):
+            if args.json:
+                keys = ("preset", "runtime", "targets", "fps_end_to_end", "fps_step", "ratio_vs_official_style",
+                        "peak_fraction")
+                print(json.dumps({k: (round(row[k], 4) if isinstance(row[k], float) else row[k]) for k in keys}),
+                      flush=True)
+            else:
+                print(f"| {row['preset']} | {row['runtime']} | {row['targets']} | {row['fps_end_to_end']:.1f} "
+                      f"| {row['fps_step']:.1f} | {row['ratio_vs_official_style']:.2f}x "
+                      f"(official {row['official_style_fps']:.1f}) | {100 * row['peak_fraction']:.0f}% |", flush=True)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ def _build_tracker(args: argparse.Namespace):
         args.weights = str(default_weights())
         print(f"no --weights given: using the default model {args.weights} (small, trained on synthetic data; "
               "pass an official MixFormerV2 checkpoint for full accuracy)", file=sys.stderr)
-    tracker = Tracker.from_checkpoint(args.weights, preset=args.preset, device=_device(args.device), dataset=args.dataset)
+    tracker = Tracker.from_checkpoint(args.weights, preset=args.preset, device=_device(args.device), dataset=args.dataset,
+                                      runtime=args.runtime)
     overrides = {}
     if args.search_factor is not None:
         overrides["search_factor"] = args.search_factor
@@ -49,6 +50,14 @@ def _build_tracker(args: argparse.Namespace):
     if overrides:
         tracker.config = tracker.config.replace(**overrides)
     return tracker
+
+
+def _runtime_option(parser: argparse.ArgumentParser) -> None:
+    from .runtimes import DEFAULT_RUNTIME, RUNTIMES
+
+    parser.add_argument("--runtime", choices=RUNTIMES, default=None,
+                        help=f"how the network runs: fp32 (exact), bf16, int8 (CPU), onnx (onnxruntime); "
+                             f"default {DEFAULT_RUNTIME}; an ONNX export folder as --weights implies onnx")
 
 
 def cmd_track(args: argparse.Namespace) -> int:
@@ -122,7 +131,8 @@ def cmd_track(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    print(run_demo(args.out, weights=args.weights, seed=args.seed, baselines=tuple(args.baselines), device=_device(args.device)))
+    print(run_demo(args.out, weights=args.weights, seed=args.seed, baselines=tuple(args.baselines),
+                   device=_device(args.device), runtime=args.runtime))
     return 0
 
 
@@ -142,6 +152,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rows.append(bench_model(Path(path).name, load_checkpoint(path, device=device), args.seconds))
     print(f"{args.threads} threads, {device}, float32, batch 1 (weights do not change speed; presets use random ones)\n")
     print(format_rows(rows))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .deploy.onnx import ENCODER_FILE, STEP_FILE, OnnxRuntime, export_onnx
+    from .models import load_checkpoint
+    from .runtimes import TorchRuntime
+
+    if args.targets < 1:
+        raise InputError(f"--targets must be a positive integer (got {args.targets})")
+    model = load_checkpoint(args.weights, preset=args.preset)
+    out = export_onnx(model, args.out, targets=args.targets, overwrite=args.overwrite)
+    # parity check on random crops: the exported graphs against the PyTorch fp32 path
+    cfg, rng = model.config, np.random.default_rng(0)
+    template = rng.standard_normal((args.targets, 3, cfg.template_size, cfg.template_size), dtype=np.float32)
+    search = rng.standard_normal((args.targets, 3, cfg.search_size, cfg.search_size), dtype=np.float32)
+    onnx_rt, torch_rt = OnnxRuntime.load(out), TorchRuntime(model)
+    boxes, _ = onnx_rt.step(search, onnx_rt.encode(template, template))
+    reference, _ = torch_rt.step(search, torch_rt.encode(template, template))
+    error = float(np.abs(boxes - reference).max())
+    print(f"exported {args.weights} ({cfg.depth} layers, search {cfg.search_size}, {args.targets} target(s)) to "
+          f"{out}: {ENCODER_FILE}, {STEP_FILE}; max box difference to PyTorch {error:.2e} (normalised units)")
     return 0
 
 
@@ -173,6 +207,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     device = None if args.device == "auto" else args.device
     if device is not None:
         _device(device)  # clear error when CUDA is missing
+    if args.chain:
+        return _train_chain(args, device)
+    if args.input:
+        raise InputError("--input is for --chain")
     try:
         result = train_from_recipe(
             args.recipe,
@@ -191,6 +229,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.model_path is not None:  # rank 0 only under torchrun
         print(f"trained {result.epochs_done} epochs ({result.global_step} steps); model: {result.model_path}; "
               f"checkpoints: {Path(args.out) / 'checkpoints'}; log: {Path(args.out) / 'log.csv'}")
+    return 0
+
+
+def _train_chain(args: argparse.Namespace, device: str | None) -> int:
+    from .training.chain import run_chain
+    from .training.recipes import parse_data_overrides
+
+    if args.epochs is not None:
+        raise InputError("--epochs applies to one recipe; a chain sets each stage's epochs in its file")
+    inputs = {}
+    for item in args.input or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise InputError(f"--input expects NAME=PATH (got {item!r})")
+        inputs[name.strip()] = path.strip()
+    try:
+        paths = run_chain(args.chain, args.out, data_roots=parse_data_overrides(args.data), inputs=inputs,
+                          resume=args.resume, overwrite=args.overwrite, workers=args.workers, device=device,
+                          progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"interrupted; continue with: --chain {args.chain} --resume --out {args.out}", file=sys.stderr)
+        return 130
+    print(f"chain done: {len(paths)} stages; final model: {paths[-1]}")
     return 0
 
 
@@ -221,6 +282,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         sequences=args.sequence,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        runtime=args.runtime,
     )
     print(summary.describe())
     return 0 if summary.ok else 1
@@ -292,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--weights", help="checkpoint: official .pth.tar or mixformerv2 .safetensors (default: the shipped default model)")
     track.add_argument("--preset", choices=sorted(PRESETS), help="architecture (default: read from the checkpoint)")
     track.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    _runtime_option(track)
     track.add_argument("--dataset", help="use the official settings of a benchmark (lasot, got10k_test, trackingnet, ...)")
     track.add_argument("--search-factor", type=float, help="search region size relative to the target")
     track.add_argument("--update-interval", type=int, help="frames between online template updates")
@@ -309,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="which generated clip")
     demo.add_argument("--baselines", nargs="*", default=["csrt", "kcf"], help="OpenCV trackers to compare with")
     demo.add_argument("--device", default="cpu")
+    _runtime_option(demo)
     demo.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="parameters, FLOPs of one tracking step and FPS per preset")
@@ -319,6 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="cpu")
     bench.set_defaults(func=cmd_bench)
 
+    export = sub.add_parser("export", help="export the template encoder and the tracking step as ONNX graphs")
+    export.add_argument("--weights", required=True, help="checkpoint: official .pth.tar or mixformerv2 .safetensors")
+    export.add_argument("--preset", choices=sorted(PRESETS), help="architecture (default: read from the checkpoint)")
+    export.add_argument("--out", required=True, help="output folder (template_encoder.onnx, step.onnx, metadata)")
+    export.add_argument("--targets", type=int, default=1, help="targets tracked per frame (static batch; default 1)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing export in --out")
+    export.set_defaults(func=cmd_export)
+
     info = sub.add_parser("info", help="describe a checkpoint: preset, sizes, parameter count")
     info.add_argument("checkpoint")
     info.set_defaults(func=cmd_info)
@@ -327,8 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a network from a recipe (multi-GPU: torchrun --nproc_per_node N -m mixformerv2 train ...)",
     )
-    train.add_argument("--recipe", required=True,
-                       help="built-in recipe name (mixformerv2-b-gt, tiny-cpu) or a YAML file")
+    what = train.add_mutually_exclusive_group(required=True)
+    what.add_argument("--recipe", help="built-in recipe name (mixformerv2-b-gt, tiny-cpu, ...) or a YAML file")
+    what.add_argument("--chain", help="a distillation chain (mixformerv2-b, mixformerv2-s, tiny-chain) or a YAML file: "
+                      "its stages run one after another in <out>/<k>-<stage>/, finished ones are skipped")
+    train.add_argument("--input", action="append", metavar="NAME=PATH",
+                       help="a chain input such as the MixViT teacher (repeatable), e.g. --input teacher=mixvit_b.pth.tar")
     train.add_argument("--data", action="append", metavar="NAME=ROOT",
                        help="dataset root, overriding the recipe's (repeatable), e.g. --data got10k=/data/got10k/train")
     train.add_argument("--out", required=True,
@@ -363,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--preset", choices=sorted(PRESETS),
                             help="architecture (default: read from the checkpoint)")
     evaluation.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    _runtime_option(evaluation)
     evaluation.add_argument("--workers", type=int, default=1, help="parallel processes over sequences (default 1)")
     evaluation.add_argument("--search-factor", type=float, help="override the benchmark's search factor")
     evaluation.add_argument("--update-interval", type=int, help="override the benchmark's template update interval")

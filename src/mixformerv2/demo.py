@@ -23,7 +23,8 @@ def default_weights() -> Path:
 
 
 def run_demo(out_dir: str | Path = "out/demo", weights: str | Path | None = None, seed: int = DEMO_SEED,
-             baselines: tuple[str, ...] = ("csrt", "kcf"), device: str = "cpu", overwrite: bool = True) -> str:
+             baselines: tuple[str, ...] = ("csrt", "kcf"), device: str = "cpu", overwrite: bool = True,
+             runtime: str | None = None) -> str:
     """Write the clip, the annotated result video and the boxes; return the comparison table."""
     from .data.synthetic import write_clip
     from .evaluation.compare import OpenCVTracker, compare_trackers, format_table
@@ -40,7 +41,7 @@ def run_demo(out_dir: str | Path = "out/demo", weights: str | Path | None = None
     if len(frames) != len(gt):
         raise RuntimeError(f"{clip}: decoded {len(frames)} frames for {len(gt)} boxes")
     weights = Path(weights) if weights else default_weights()
-    tracker = Tracker.from_checkpoint(weights, device=device)
+    tracker = Tracker.from_checkpoint(weights, device=device, runtime=runtime)
     contenders = {"MixFormerV2 (default model)": lambda: tracker}
     contenders.update({f"OpenCV {name.upper()}": (lambda n=name: OpenCVTracker(n)) for name in baselines})
     scored = compare_trackers(contenders, [(frames, gt, ~absent)], progress=True)

@@ -92,3 +92,51 @@ def format_rows(rows: list[BenchRow]) -> str:
             f"{r.gflops_encode:.2f} | {r.fps_step:.1f} | {r.fps_tracker:.1f} |"
         )
     return "\n".join(lines)
+
+
+@dataclass
+class Fidelity:
+    """How closely a fast runtime follows the exact fp32 path on tracked sequences."""
+
+    runtime: str
+    forced_iou: float  # mean IoU to the fp32 boxes, both runtimes given the same crops every frame
+    min_forced_iou: float
+    auc_exact: float  # success AUC of the free-running fp32 tracker
+    auc_fast: float  # ... and of the free-running fast tracker
+
+    @property
+    def auc_delta(self) -> float:
+        return self.auc_fast - self.auc_exact
+
+
+def runtime_fidelity(model: MixFormerV2, runtime: str, sequences, config=None) -> Fidelity:
+    """Compare ``runtime`` with fp32 on (frames, gt_boxes, visible-or-None) sequences.
+
+    ``forced_iou``: every frame, the fast tracker starts from the fp32 tracker's box (its crops are
+    the same), so the IoU measures the runtime's numbers, not how a weak model's failures diverge
+    once two trajectories part. The AUCs are those of the two trackers running freely.
+    """
+    from ..tracking.tracker import Tracker
+    from .compare import run_tracker
+    from .metrics import aggregate, pytracking_iou, sequence_metrics
+
+    exact, fast = Tracker(model, config), Tracker(model, config, runtime=runtime)
+    ious = []
+    for frames, gt, _ in sequences:
+        exact.init(frames[0], gt[0])
+        fast.init(frames[0], gt[0])
+        for frame in frames[1:]:
+            fast.set_boxes(exact.boxes)
+            a, b = exact.track(frame).box, fast.track(frame).box
+            ious.append(float(pytracking_iou(np.array([b]), np.array([a]))[0]))
+
+    def auc(tracker) -> float:
+        results = []
+        for frames, gt, visible in sequences:
+            boxes = run_tracker(tracker, frames, gt[0]).boxes
+            mode = "lasot" if visible is not None else "otb"
+            results.append(sequence_metrics(boxes, gt, mode=mode, target_visible=visible))
+        return float(aggregate(results)["AUC"])
+
+    return Fidelity(runtime, float(np.mean(ious)), float(np.min(ious)), auc(exact), auc(fast))
+

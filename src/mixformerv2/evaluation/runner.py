@@ -75,6 +75,7 @@ class TrackerSpec:
     search_factor: float | None = None
     update_interval: int | None = None
     factory: Callable[[], object] | None = None
+    runtime: str | None = None  # fp32 (default), bf16, int8, onnx
 
     def build(self, device: str | None = None) -> Callable[[], object]:
         """A ``make()`` that returns a tracker ready for ``init`` (one model load per process)."""
@@ -94,7 +95,8 @@ class TrackerSpec:
         from ..tracking.tracker import Tracker
 
         tracker = Tracker.from_checkpoint(
-            _weights_path(self), preset=self.preset, device=device or self.device, dataset=self.dataset
+            _weights_path(self), preset=self.preset, device=device or self.device, dataset=self.dataset,
+            runtime=self.runtime,
         )
         overrides = {}
         if self.search_factor is not None:
@@ -268,6 +270,7 @@ def _settings(spec: TrackerSpec, benchmark: Benchmark, integer_boxes: bool, trac
             search_factor=float(tracker.config.search_factor),
             template_factor=float(tracker.config.template_factor),
             update_interval=int(tracker.config.update_interval),
+            runtime=tracker.runtime.name,
         )
     return info
 
@@ -306,6 +309,7 @@ def run_benchmark(
     progress: bool = True,
     factory: Callable[[], object] | None = None,
     log: Callable[[str], None] | None = None,
+    runtime: str | None = None,
 ) -> RunSummary:
     """Track every (or each named) sequence of ``benchmark``; see the module docstring.
 
@@ -323,8 +327,10 @@ def run_benchmark(
         raise InputError(f"--weights/--preset/--search-factor/--update-interval apply to mixformerv2, not {kind}")
     if not isinstance(workers, int) or workers < 1:
         raise InputError(f"--workers must be a positive integer (got {workers!r})")
+    if kind in BASELINES and runtime is not None:
+        raise InputError(f"--runtime applies to mixformerv2, not {kind}")
     spec = TrackerSpec(kind, str(weights) if weights else None, preset, str(device), benchmark.key,
-                       search_factor, update_interval, factory)
+                       search_factor, update_interval, factory, runtime)
 
     # fail early (bad weights, OpenCV without the contrib trackers), before any worker starts
     main_tracker = spec.load() if factory is None and kind == "mixformerv2" else None

@@ -46,8 +46,26 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], ModelConfig | None
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {exc}") from None
+    architecture = meta.get("architecture", "mixformerv2")
+    if architecture != "mixformerv2":
+        # e.g. a MixViT teacher saved by a distillation chain: the tensors, but no student config
+        return _strip_prefix(tensors), None
     config = config_from_json(meta["config"]) if "config" in meta else None
     return _strip_prefix(tensors), config
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of one of our safetensors files ({} for other files)."""
+    path = Path(path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        return {}
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {exc}") from None
 
 
 def _read_torch(path: Path) -> dict[str, Tensor]:
@@ -169,6 +187,10 @@ def load_checkpoint(
     device: str | torch.device = "cpu",
 ) -> MixFormerV2:
     """Load an official or own checkpoint strictly into a new model in eval mode."""
+    architecture = read_metadata(path).get("architecture", "mixformerv2")
+    if architecture != "mixformerv2":
+        raise CheckpointError(f"{path} holds a {architecture} model (a distillation teacher), not a MixFormerV2 "
+                              "tracker; load it with mixformerv2.models.mixvit.load_teacher")
     state, embedded = read_state_dict(path)
     cfg = resolve_config(state, embedded, preset, config)
     check_state_dict(state, cfg, source=str(path))
@@ -181,7 +203,7 @@ def load_checkpoint(
     return model.to(device).eval()
 
 
-def save_checkpoint(model: MixFormerV2, path: str | os.PathLike, overwrite: bool = False, **metadata: str) -> Path:
+def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, overwrite: bool = False, **metadata: str) -> Path:
     """Write weights + config as safetensors, atomically (temp file, then rename)."""
     from safetensors.torch import save_file
 
@@ -190,7 +212,8 @@ def save_checkpoint(model: MixFormerV2, path: str | os.PathLike, overwrite: bool
         raise CheckpointError(f"{path} exists; refusing to overwrite (pass overwrite=True)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT_TAG, "config": config_to_json(model.config), **metadata}
+    meta = {"format": FORMAT_TAG, "config": config_to_json(model.config),
+            "architecture": getattr(model, "architecture", "mixformerv2"), **metadata}
     with atomic_target(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return path

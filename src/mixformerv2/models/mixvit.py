@@ -24,7 +24,7 @@ from .vit import Block, PatchEmbed, sincos_pos_embed
 # timm VisionTransformer parts the official teacher builds but never calls.
 UNUSED_TIMM_KEYS = ("backbone.cls_token", "backbone.pos_embed", "backbone.norm.weight", "backbone.norm.bias",
                     "backbone.head.weight", "backbone.head.bias")
-HEAD_TYPES = {"corner_up": 4, "corner": 16}  # head type -> stride of the corner maps
+HEAD_TYPES = {"corner_up": 4, "corner": 1}  # head type -> upsampling of the patch grid (4x: stride 4 at patch 16)
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,14 @@ class MixViTConfig:
             raise ConfigError(f"head_type must be one of {sorted(HEAD_TYPES)} (got {self.head_type!r})")
         if self.embed_dim % self.num_heads or self.search_size % self.patch_size or self.template_size % self.patch_size:
             raise ConfigError(f"inconsistent MixViT config {self}")
+        if self.patch_size % HEAD_TYPES[self.head_type]:
+            raise ConfigError(f"head {self.head_type} needs a patch size divisible by {HEAD_TYPES[self.head_type]}")
         if self.head_channel % 8:
             raise ConfigError(f"head_channel must be divisible by 8 (got {self.head_channel})")
 
     @property
     def stride(self) -> int:
-        return HEAD_TYPES[self.head_type]
+        return corner_stride(self.patch_size, self.head_type)
 
     @property
     def map_size(self) -> int:
@@ -58,6 +60,25 @@ class MixViTConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "MixViTConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "MixViTConfig":
+        """A preset name (``mixvit-b``), or fields, optionally on top of one (``{preset: mixvit-b, depth: 4}``)."""
+        if isinstance(data, str):
+            if data not in MIXVIT_PRESETS:
+                raise ConfigError(f"unknown teacher preset {data!r}; available: {sorted(MIXVIT_PRESETS)}")
+            return MIXVIT_PRESETS[data]
+        fields = dict(data)
+        fields.pop("architecture", None)
+        base = cls.from_dict(fields.pop("preset")) if "preset" in fields else cls()
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ConfigError(f"unknown MixViT config keys {unknown}; known keys: {sorted(known)}")
+        return dataclasses.replace(base, **fields)
 
 
 MIXVIT_PRESETS = {
@@ -71,13 +92,18 @@ def _conv(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU())
 
 
-class CornerHead(nn.Module):
-    """Official ``Corner_Predictor`` (stride 16) / ``Corner_Predictor_UP`` (stride 4)."""
+def corner_stride(patch_size: int, head_type: str) -> int:
+    """Pixels per corner-map cell: the patch grid, upsampled 4x by the pyramidal head."""
+    return patch_size // HEAD_TYPES[head_type]
 
-    def __init__(self, dim: int, channel: int, search_size: int, head_type: str) -> None:
+
+class CornerHead(nn.Module):
+    """Official ``Corner_Predictor`` (stride = patch, 16) / ``Corner_Predictor_UP`` (stride = patch / 4, 4)."""
+
+    def __init__(self, dim: int, channel: int, search_size: int, head_type: str, patch_size: int = 16) -> None:
         super().__init__()
         self.up = head_type == "corner_up"
-        self.stride = HEAD_TYPES[head_type]
+        self.stride = corner_stride(patch_size, head_type)
         self.map_size = search_size // self.stride
         c = channel
         for corner in ("tl", "br"):
@@ -145,11 +171,14 @@ class MixViTBackbone(nn.Module):
 class MixViT(nn.Module):
     """The teacher network. ``forward`` returns pred_boxes, prob_tl, prob_br (+ score maps, features)."""
 
+    architecture = "mixvit"  # checkpoint metadata tag
+
     def __init__(self, config: MixViTConfig) -> None:
         super().__init__()
         self.config = config
         self.backbone = MixViTBackbone(config)
-        self.box_head = CornerHead(config.embed_dim, config.head_channel, config.search_size, config.head_type)
+        self.box_head = CornerHead(config.embed_dim, config.head_channel, config.search_size, config.head_type,
+                                   config.patch_size)
 
     def forward(self, template: Tensor, online_template: Tensor, search: Tensor, softmax: bool = True) -> dict:
         bb, cfg = self.backbone, self.config
@@ -183,15 +212,23 @@ def corner_marginals(prob_tl: Tensor, prob_br: Tensor, map_size: int) -> dict[st
     return {"l": tl.sum(1), "t": tl.sum(2), "r": br.sum(1), "b": br.sum(2)}
 
 
-def load_teacher(path: str | os.PathLike, config: MixViTConfig | str = "mixvit-b",
+def load_teacher(path: str | os.PathLike, config: MixViTConfig | str | None = None,
                  device: str | torch.device = "cpu") -> MixViT:
-    """Load an official MixViT checkpoint strictly (timm's unused keys are dropped by name)."""
-    from .checkpoints import read_state_dict
+    """Load an official MixViT checkpoint (or one we saved) strictly; timm's unused keys are dropped by name.
 
+    ``config``: the architecture; None takes it from our safetensors metadata, else ``mixvit-b``.
+    """
+    import json
+
+    from .checkpoints import read_metadata, read_state_dict
+
+    meta = read_metadata(path)
+    if meta and meta.get("architecture") != "mixvit":
+        raise CheckpointError(f"{path} holds a {meta.get('architecture', 'mixformerv2')} model, not a MixViT teacher")
+    if config is None:
+        config = MixViTConfig.from_dict(json.loads(meta["config"])) if "config" in meta else "mixvit-b"
     if isinstance(config, str):
-        if config not in MIXVIT_PRESETS:
-            raise ConfigError(f"unknown teacher preset {config!r}; available: {sorted(MIXVIT_PRESETS)}")
-        config = MIXVIT_PRESETS[config]
+        config = MixViTConfig.from_dict(config)
     state, _ = read_state_dict(path)
     state = {k: v for k, v in state.items() if k not in UNUSED_TIMM_KEYS}
     with torch.device("meta"):

@@ -1,7 +1,9 @@
 """The MixFormerV2 tracker: crops, network step, map-back and the online-template policy.
 
 Behaviour is that of the official ``MixFormerOnline`` tracker, except that templates are
-encoded once (at init and at template updates) instead of on every frame.
+encoded once (at init and at template updates) instead of on every frame. The network runs in a
+:mod:`runtime <mixformerv2.runtimes>` (torch fp32 / bf16 / int8, onnxruntime); the tracker itself
+works on numpy arrays, so with the onnx runtime it runs without torch.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
+from typing import Any
+
 import numpy as np
-import torch
-from torch import Tensor
 
 from ..config import PRESETS, ModelConfig, TrackerConfig
 from ..errors import InputError
 from ..geometry import CropInfo, clip_box, crop_around, map_back, normalize_frame, validate_box
-from ..models.mixformerv2 import MixFormerV2, TemplateCache
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
+_STD = np.array(IMAGENET_STD, dtype=np.float32).reshape(1, 3, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,9 @@ class TrackResult:
 @dataclass
 class _Target:
     state: list[float]
-    template: Tensor  # normalised initial template (1, 3, T, T)
+    template: np.ndarray  # normalised initial template (1, 3, T, T) float32
     online_frame: int = 0
-    best: Tensor | None = None  # best-scoring candidate of the current interval (None = initial)
+    best: np.ndarray | None = None  # best-scoring candidate of the current interval (None = initial)
     best_frame: int = 0
     max_score: float = -1.0
 
@@ -62,24 +65,35 @@ class Tracker:
     OpenCV contract: ``init(frame, (x, y, w, h))`` then ``ok, box = update(frame)``.
     Richer: ``track(frame) -> TrackResult``. Several targets: ``init_targets`` /
     ``track_targets`` run one batched network step per frame for all targets.
+
+    ``model``: a :class:`~mixformerv2.models.MixFormerV2` (run by the ``runtime`` named, default
+    ``fp32``) or a ready runtime object (e.g. :class:`~mixformerv2.deploy.onnx.OnnxRuntime`).
     """
 
     def __init__(
         self,
-        model: MixFormerV2,
+        model: Any,
         config: TrackerConfig | None = None,
-        device: str | torch.device | None = None,
+        device: Any = None,
         dataset: str | None = None,
+        runtime: str | None = None,
     ) -> None:
-        self.device = torch.device(device) if device is not None else next(model.parameters()).device
-        self.model = model.to(self.device).eval()
-        self.model_config: ModelConfig = model.config
+        if hasattr(model, "encode") and hasattr(model, "step"):  # a runtime already
+            if runtime is not None and runtime != model.name:
+                raise InputError(f"runtime {runtime!r} given for a ready {model.name!r} runtime")
+            self.runtime = model
+            self.model = getattr(model, "model", None)
+        else:
+            from ..runtimes import make_runtime
+
+            self.model = model
+            self.runtime = make_runtime(model, runtime, device=device)
+        self.device = getattr(self.runtime, "device", "cpu")
+        self.model_config: ModelConfig = self.runtime.config
         config = config or default_tracker_config(self.model_config)
         self.config = config.for_dataset(dataset) if dataset else config
-        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         self._targets: list[_Target] = []
-        self._cache: TemplateCache | None = None
+        self._cache: Any = None
         self.frame_id = 0
 
     @classmethod
@@ -87,14 +101,29 @@ class Tracker:
         cls,
         path: str | os.PathLike,
         preset: str | None = None,
-        device: str | torch.device = "cpu",
+        device: Any = "cpu",
         config: TrackerConfig | None = None,
         dataset: str | None = None,
+        runtime: str | None = None,
     ) -> "Tracker":
+        """A tracker on a checkpoint (official .pth.tar or our .safetensors), or on the folder of
+        an ONNX export (``mixformerv2 export``; runtime onnx, no torch needed)."""
+        from pathlib import Path
+
+        if Path(path).is_dir():
+            from ..deploy.onnx import META_FILE, OnnxRuntime
+
+            if not (Path(path) / META_FILE).is_file():
+                raise InputError(f"{path} is a folder but not an ONNX export (no {META_FILE})")
+            if runtime not in (None, "onnx"):
+                raise InputError(f"{path} is an ONNX export: it runs with the onnx runtime, not {runtime!r}")
+            if preset is not None:
+                raise InputError("--preset does not apply to an ONNX export (its config is in the export)")
+            return cls(OnnxRuntime.load(path), config=config, dataset=dataset)
         from ..models.checkpoints import load_checkpoint
 
         model = load_checkpoint(path, preset=preset, device=device)
-        return cls(model, config=config, device=device, dataset=dataset)
+        return cls(model, config=config, device=device, dataset=dataset, runtime=runtime)
 
     # -- OpenCV-style single-target API -----------------------------------------------------------
     def init(self, frame: np.ndarray, box: Sequence[float]) -> None:
@@ -118,7 +147,6 @@ class Tracker:
     def num_targets(self) -> int:
         return len(self._targets)
 
-    @torch.inference_mode()
     def init_targets(self, frame: np.ndarray, boxes: Sequence[Sequence[float]]) -> None:
         frame = normalize_frame(frame)
         if len(boxes) == 0:
@@ -131,7 +159,6 @@ class Tracker:
         self._cache = self._encode([(t.template, t.template) for t in self._targets])
         self.frame_id = 0
 
-    @torch.inference_mode()
     def track_targets(self, frame: np.ndarray) -> list[TrackResult]:
         if not self._targets:
             raise RuntimeError("call init() / init_targets() before tracking")
@@ -139,17 +166,14 @@ class Tracker:
         self.frame_id += 1
         cfg, mcfg = self.config, self.model_config
         crops = [crop_around(frame, t.state, cfg.search_factor, mcfg.search_size) for t in self._targets]
-        search = self._to_tensor(np.stack([patch for patch, _ in crops]))
-        out = self.model.step(search, self._cache, softmax=True)
-
-        boxes_norm = out["pred_boxes"][:, 0]  # (N, 4) normalised cxcywh, float32
-        logits = out.get("pred_scores")
-        scores = logits.sigmoid() if logits is not None else None
+        search = self._normalise(np.stack([patch for patch, _ in crops]))
+        boxes_norm, logits = self.runtime.step(search, self._cache)  # (N, 4) normalised cxcywh, float32
+        scores = 1.0 / (1.0 + np.exp(-logits.astype(np.float64))) if logits is not None else None
         height, width = frame.shape[:2]
         results, reencode = [], []
         for i, (target, (_, info)) in enumerate(zip(self._targets, crops)):
             # float32 arithmetic as the official tracker, then Python floats
-            box_px = (boxes_norm[i] * mcfg.search_size / info.resize_factor).tolist()
+            box_px = (boxes_norm[i] * np.float32(mcfg.search_size) / np.float32(info.resize_factor)).tolist()
             mapped = map_back(box_px, target.state, mcfg.search_size, info.resize_factor)
             target.state = clip_box(mapped, height, width, margin=cfg.clip_margin)
             score = float(scores[i]) if scores is not None else math.nan
@@ -179,22 +203,37 @@ class Tracker:
             )
         if reencode:
             fresh = self._encode([(self._targets[i].template, online) for i, online in reencode])
-            for j, (i, _) in enumerate(reencode):
-                self._cache.keys[:, i] = fresh.keys[:, j]
-                self._cache.values[:, i] = fresh.values[:, j]
+            self._cache = self.runtime.replace(self._cache, [i for i, _ in reencode], fresh)
         return results
 
+    @property
+    def boxes(self) -> list[tuple[float, float, float, float]]:
+        """The current box of every target (x, y, w, h)."""
+        return [tuple(t.state) for t in self._targets]
+
+    def set_boxes(self, boxes: Sequence[Sequence[float]]) -> None:
+        """Move the targets to ``boxes`` (e.g. a correction from outside); templates are kept."""
+        if len(boxes) != len(self._targets):
+            raise InputError(f"{len(boxes)} boxes for {len(self._targets)} targets")
+        for target, box in zip(self._targets, boxes):
+            target.state = [float(v) for v in box]
+
     # -- helpers -------------------------------------------------------------------------------------
-    def _template_crop(self, frame: np.ndarray, box: Sequence[float]) -> Tensor:
+    def _template_crop(self, frame: np.ndarray, box: Sequence[float]) -> np.ndarray:
         patch, _ = crop_around(frame, box, self.config.template_factor, self.model_config.template_size)
-        return self._to_tensor(patch[None])
+        return self._normalise(patch[None])
 
-    def _to_tensor(self, patches: np.ndarray) -> Tensor:
-        """(N, H, W, 3) uint8 -> normalised float32 (N, 3, H, W), as the official preprocessor."""
-        x = torch.from_numpy(patches).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-        return x.sub_(self._mean).div_(self._std)
+    @staticmethod
+    def _normalise(patches: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 -> normalised float32 (N, 3, H, W), as the official preprocessor
+        (float32: x / 255, minus mean, over std)."""
+        x = patches.transpose(0, 3, 1, 2).astype(np.float32)
+        x /= np.float32(255.0)
+        x -= _MEAN
+        x /= _STD
+        return x
 
-    def _encode(self, pairs: list[tuple[Tensor, Tensor]]) -> TemplateCache:
-        template = torch.cat([p[0] for p in pairs])
-        online = torch.cat([p[1] for p in pairs])
-        return self.model.encode_templates(template, online)
+    def _encode(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> Any:
+        template = np.concatenate([p[0] for p in pairs])
+        online = np.concatenate([p[1] for p in pairs])
+        return self.runtime.encode(template, online)

@@ -51,8 +51,11 @@ def _weighted_mean(values: Tensor, weight: Tensor | None) -> Tensor:
 
 
 def box_iou(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
-    """Element-wise IoU of paired xyxy boxes (N, 4) -> (iou (N,), union (N,))."""
-    area_p = (pred[:, 2] - pred[:, 0]) * (pred[:, 3] - pred[:, 1])
+    """Element-wise IoU of paired xyxy boxes (N, 4) -> (iou (N,), union (N,)).
+
+    An inverted prediction (x2 < x1 or y2 < y1; the official GIoU asserts on it) counts as an
+    empty box, so GIoU stays in [-1, 1] instead of exploding through a negative area."""
+    area_p = (pred[:, 2] - pred[:, 0]).clamp(min=0) * (pred[:, 3] - pred[:, 1]).clamp(min=0)
     area_g = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
     lt = torch.max(pred[:, :2], gt[:, :2])
     rb = torch.min(pred[:, 2:], gt[:, 2:])

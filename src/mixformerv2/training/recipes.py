@@ -4,7 +4,8 @@ A recipe is found by NAME (``src/mixformerv2/training/recipes/NAME.yaml``) or by
 
     description: free text (optional)
     model: mixformerv2-b              # a preset name, or ModelConfig fields,
-                                      # optionally on top of a preset: {preset: mixformerv2-s, depth: 2}
+                                      # optionally on top of a preset: {preset: mixformerv2-s, depth: 2};
+                                      # a MixViT teacher: mixvit-b or {architecture: mixvit, ...}
     data:
       datasets:                       # one entry per training dataset
         - {name: got10k, root: data/got10k/train, ratio: 1, kwargs: {split: vottrain}}
@@ -160,13 +161,23 @@ def parse_recipe(tree: Any, source: str = "<recipe>", name: str = "recipe") -> R
     return Recipe(name, source, model, datasets, sampler, processing, train, str(top.get("description") or "").strip())
 
 
-def _parse_model(section: Any, where: str) -> ModelConfig:
+def _parse_model(section: Any, where: str):
+    """A ModelConfig, or a MixViTConfig for ``architecture: mixvit`` / a MixViT preset name."""
+    from ..models.mixvit import MIXVIT_PRESETS, MixViTConfig
+
     try:
+        if isinstance(section, str) and section in MIXVIT_PRESETS:
+            return MixViTConfig.from_dict(section)
+        if isinstance(section, Mapping) and section.get("architecture", "mixformerv2") == "mixvit":
+            return MixViTConfig.from_dict(section)
+        if isinstance(section, Mapping) and section.get("architecture", "mixformerv2") != "mixformerv2":
+            raise ConfigError(f"unknown architecture {section['architecture']!r} (mixformerv2 or mixvit)")
         if isinstance(section, str):
             return get_preset(section).model
         if not isinstance(section, Mapping):
             raise ConfigError("must be a preset name or a mapping of ModelConfig fields")
         fields = dict(section)
+        fields.pop("architecture", None)
         preset = fields.pop("preset", None)
         known = {f.name for f in dataclasses.fields(ModelConfig)}
         unknown = sorted(set(fields) - known)

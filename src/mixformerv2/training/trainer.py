@@ -43,24 +43,32 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import CheckpointError, ConfigError, MixFormerError
-from ..models.checkpoints import read_state_dict, save_checkpoint
+from ..models.checkpoints import save_checkpoint
 from ..models.mixformerv2 import MixFormerV2
 from ..fileio import atomic_target, atomic_write, atomic_write_text
+from .distill import (
+    distillation_losses,
+    init_from_checkpoint,
+    load_teacher_model,
+    run_teacher,
+    student_forward_kwargs,
+)
 from .losses import box_losses, edge_distribution_loss, score_loss
+from .pruning import gamma_schedule, layer_gammas
 
 CHECKPOINT_FORMAT = "mixformerv2-train"
 CHECKPOINT_VERSION = 1
-STAGES = ("gt", "score")
+STAGES = ("gt", "dense_to_sparse", "deep_to_shallow", "score")
 IOU_TYPES = ("ciou", "giou")
 # Position embeddings are fixed sin-cos tables (requires_grad False, as official).
 FIXED_PARAMETERS = ("backbone.pos_embed_s", "backbone.pos_embed_t")
 # Settings that may change when resuming without changing the result of the finished epochs.
 RESUMABLE_KEYS = ("train.epochs", "train.workers", "train.log_every", "train.keep_checkpoints", "train.init_weights")
 CSV_COLUMNS = (
-    "epoch", "iter", "step", "loss", "loss_iou", "loss_l1", "iou", "loss_score",
-    "grad_norm", "lr", "lr_backbone", "samples_per_s", "resampled",
+    "epoch", "iter", "step", "loss", "loss_iou", "loss_l1", "iou", "loss_score", "loss_distill", "loss_feat",
+    "gamma", "grad_norm", "lr", "lr_backbone", "samples_per_s", "resampled",
 )
-_METRICS = ("loss", "loss_iou", "loss_l1", "iou", "loss_score", "grad_norm")
+_METRICS = ("loss", "loss_iou", "loss_l1", "iou", "loss_score", "loss_distill", "loss_feat", "grad_norm")
 _EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
 _TMP_FILE = re.compile(r"^\.(epoch_\d+\.pt|last\.pt|run_config\.json|log\.csv)\..*\.tmp$")
 
@@ -79,7 +87,16 @@ class TrainConfig:
     ``batch_size`` is per process (the official 32 per GPU). ``workers`` = DataLoader workers
     per process. ``grad_clip <= 0`` disables clipping. ``keep_checkpoints <= 0`` keeps all.
     ``init_weights`` (a checkpoint) initialises a fresh run, e.g. the GT-trained model before
-    stage ``score`` (official ``--static_model``; missing score-head weights are allowed).
+    stage ``score`` (official ``--static_model``; missing score-head weights are allowed), after
+    removing ``init_remove_layers`` (physical depth pruning), slicing the MLPs to the model's
+    width (``init_slice_mlp``, MLP reduction) or taking only its backbone (``init_backbone_only``).
+
+    Distillation (stages ``dense_to_sparse`` / ``deep_to_shallow``, see :mod:`.distill`):
+    ``teacher`` (checkpoint) and ``teacher_model`` (its architecture when the file does not say),
+    ``distill_weight`` (KL of the distributions, official CORNER_WEIGHT 5), ``feat_weight``
+    (feature mimicking, official 0.2) on ``distill_layers_student`` / ``_teacher`` pairs,
+    ``remove_layers`` faded out by gamma over ``gamma_epochs`` (``gamma_official``: the official
+    off-by-one schedule) and frozen.
     """
 
     epochs: int = 40
@@ -103,9 +120,33 @@ class TrainConfig:
     keep_checkpoints: int = 3
     shuffle: bool = True
     init_weights: str | None = None
+    init_remove_layers: tuple[int, ...] = ()
+    init_slice_mlp: bool = False
+    init_backbone_only: bool = False
+    teacher: str | None = None
+    teacher_model: Any = None
+    distill_weight: float = 5.0
+    feat_weight: float = 0.2
+    distill_layers_student: tuple[int, ...] = ()
+    distill_layers_teacher: tuple[int, ...] = ()
+    remove_layers: tuple[int, ...] = ()
+    gamma_epochs: int = 40
+    gamma_official: bool = True
 
     def __post_init__(self) -> None:
         problems = []
+        for name in ("init_remove_layers", "distill_layers_student", "distill_layers_teacher", "remove_layers"):
+            v = getattr(self, name)
+            if isinstance(v, (list, tuple)) and all(_is_int(i) and i >= 0 for i in v):
+                object.__setattr__(self, name, tuple(int(i) for i in v))
+            else:
+                problems.append(f"{name} must be a list of layer indices (got {v!r})")
+        if not _is_int(self.gamma_epochs) or self.gamma_epochs < 1:
+            problems.append(f"gamma_epochs must be a positive integer (got {self.gamma_epochs!r})")
+        if self.teacher is not None and not isinstance(self.teacher, str):
+            problems.append(f"teacher must be a path (got {self.teacher!r})")
+        if self.teacher_model is not None and not isinstance(self.teacher_model, (str, Mapping)):
+            problems.append(f"teacher_model must be a preset name or a mapping of fields (got {self.teacher_model!r})")
         for name in ("epochs", "batch_size", "lr_drop_epoch", "log_every"):
             v = getattr(self, name)
             if not _is_int(v) or v < 1:
@@ -114,8 +155,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not _is_int(v) or (v < 0 and name != "keep_checkpoints"):
                 problems.append(f"{name} must be a non-negative integer (got {v!r})")
-        for name in ("lr", "backbone_lr_mult", "weight_decay", "lr_drop_gamma", "grad_clip",
-                     "iou_weight", "l1_weight", "dfl_weight", "score_weight"):
+        for name in _FLOAT_KEYS:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
                 problems.append(f"{name} must be a non-negative number (got {v!r})")
@@ -125,7 +165,7 @@ class TrainConfig:
             problems.append(f"stage must be one of {list(STAGES)} (got {self.stage!r})")
         if self.iou_type not in IOU_TYPES:
             problems.append(f"iou_type must be one of {list(IOU_TYPES)} (got {self.iou_type!r})")
-        for name in ("bf16", "shuffle"):
+        for name in ("bf16", "shuffle", "init_slice_mlp", "init_backbone_only", "gamma_official"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
         if self.init_weights is not None and not isinstance(self.init_weights, str):
@@ -146,11 +186,14 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"{source}: unknown training keys {unknown}; known keys: {sorted(known)}")
         data = dict(data)
-        for name in ("lr", "backbone_lr_mult", "weight_decay", "lr_drop_gamma", "grad_clip",
-                     "iou_weight", "l1_weight", "dfl_weight", "score_weight"):
+        for name in _FLOAT_KEYS:
             if _is_int(data.get(name)):
                 data[name] = float(data[name])  # YAML "1" for a float setting
         return cls(**data)
+
+
+_FLOAT_KEYS = ("lr", "backbone_lr_mult", "weight_decay", "lr_drop_gamma", "grad_clip", "iou_weight", "l1_weight",
+               "dfl_weight", "score_weight", "distill_weight", "feat_weight")
 
 
 def _is_int(v: Any) -> bool:
@@ -255,15 +298,17 @@ def _seed_worker(worker_id: int) -> None:
 # ------------------------------------------------------------------------------------------------
 # optimiser
 # ------------------------------------------------------------------------------------------------
-def configure_trainable(model: nn.Module, stage: str) -> None:
+def configure_trainable(model: nn.Module, stage: str, frozen_layers: tuple[int, ...] = ()) -> None:
     """Set ``requires_grad`` as official: stage 'score' trains only parameters named '*score*';
-    stage 'gt' trains everything except the fixed position embeddings and the score head
-    (the official box-training models have no score head)."""
+    the box stages train everything except the fixed position embeddings, the score head
+    (the official box-training models have none) and the blocks in ``frozen_layers`` (the ones
+    being removed by progressive depth pruning)."""
+    frozen = tuple(f"backbone.blocks.{i}." for i in frozen_layers)
     for name, p in model.named_parameters():
         if stage == "score":
             p.requires_grad_("score" in name)
         else:
-            p.requires_grad_(name not in FIXED_PARAMETERS and "score" not in name)
+            p.requires_grad_(name not in FIXED_PARAMETERS and "score" not in name and not name.startswith(frozen))
 
 
 def build_param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
@@ -363,9 +408,14 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Dotted keys whose values differ between two run configs (added/removed keys included)."""
+    """Dotted keys whose values differ between two run configs (added/removed keys included).
+
+    A training setting missing from ``old`` (a run made before the setting existed) that has its
+    default value in ``new`` is no change."""
     a, b = flatten(_plain(old)), flatten(_plain(new))
-    return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
+    defaults = flatten(_plain({"train": TrainConfig().to_dict()}))
+    return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>")
+                  and not (k not in a and k in defaults and b[k] == defaults[k]))
 
 
 def _plain(obj: Any) -> Any:
@@ -525,6 +575,9 @@ class Trainer:
         self.global_step = 0
         self._tb = None
         self._checked_shapes = False
+        self.dist: DistInfo | None = None
+        self.teacher: nn.Module | None = None
+        self.gamma: float | None = None  # gate of the layers being removed, this epoch
 
     # -- configuration identity --------------------------------------------------------------------
     def run_config(self) -> dict[str, Any]:
@@ -562,6 +615,7 @@ class Trainer:
 
     def _fit(self) -> TrainResult:
         cfg, info = self.config, self.dist
+        teacher_cfg = self.preflight()
         checkpoint = self._check_out_dir()  # every rank, read-only
         self._barrier()
         if info.is_main:
@@ -573,11 +627,12 @@ class Trainer:
             torch.backends.cudnn.benchmark = False
         seed_everything(cfg.seed + info.rank)
         model = self.model
-        if cfg.stage == "score" and model.score_head is None:
-            raise ConfigError("stage 'score' needs a model with a score head (model config score_head: true)")
         if checkpoint is None and cfg.init_weights:
             self._load_init_weights(model, cfg.init_weights)
-        configure_trainable(model, cfg.stage)
+        self.teacher = None
+        if teacher_cfg is not None:
+            self.teacher = load_teacher_model(cfg.stage, cfg.teacher, cfg.teacher_model, device=self.device)
+        configure_trainable(model, cfg.stage, cfg.remove_layers)
         model.to(self.device)
         model.train()
         self.optimizer, self.scheduler = build_optimizer(model, cfg)
@@ -622,6 +677,23 @@ class Trainer:
         last = self.ckpt_dir / "last.pt"
         return TrainResult(self.out_dir, self.epoch, self.global_step, model_path,
                            last if last.exists() else None, resumed_from)
+
+    def preflight(self):
+        """Check the model, stage and teacher settings (no file written, no weights loaded);
+        returns the teacher's architecture (None without a teacher)."""
+        from ..models.mixvit import MixViT
+        from .distill import check_distillation, teacher_config
+
+        cfg = self.config
+        if self.dist is None:
+            self.dist = distributed_env()
+        if cfg.stage == "score" and getattr(self.model, "score_head", None) is None:
+            raise ConfigError("stage 'score' needs a model with a score head (model config score_head: true)")
+        if isinstance(self.model, MixViT) and (cfg.stage != "gt" or cfg.dfl_weight > 0):
+            raise ConfigError("a MixViT (teacher) model trains with stage 'gt' and dfl_weight 0 only")
+        teacher_cfg = teacher_config(cfg.stage, cfg.teacher, cfg.teacher_model) if cfg.teacher else None
+        check_distillation(self.model.config, teacher_cfg, cfg)
+        return teacher_cfg
 
     # -- output folder -----------------------------------------------------------------------------------
     def _check_out_dir(self) -> tuple[Path, dict] | None:
@@ -737,24 +809,13 @@ class Trainer:
 
         atomic_write(self.log_path, write, binary=False)
 
-    def _load_init_weights(self, model: MixFormerV2, path: str) -> None:
-        state, _ = read_state_dict(path)
-        own = model.state_dict()
-        unexpected = sorted(set(state) - set(own))
-        wrong = [f"{k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                 for k in state if k in own and state[k].shape != own[k].shape]
-        missing = sorted(set(own) - set(state))
-        bad_missing = [k for k in missing if not k.startswith("score_head.")]
-        if unexpected or wrong or bad_missing:
-            raise CheckpointError(
-                f"init_weights {path} does not fit the model: "
-                + "; ".join(f"{t}: {', '.join(v[:6])}{' ...' if len(v) > 6 else ''}"
-                            for t, v in (("unexpected", unexpected), ("shape mismatch", wrong),
-                                         ("missing", bad_missing)) if v)
-            )
-        model.load_state_dict(state, strict=False)
+    def _load_init_weights(self, model: nn.Module, path: str) -> None:
+        cfg = self.config
+        missing = init_from_checkpoint(model, path, remove=cfg.init_remove_layers, slice_mlp_hidden=cfg.init_slice_mlp,
+                                       backbone_only=cfg.init_backbone_only)
         if missing and self.dist.is_main:
-            print(f"init_weights {path}: {len(missing)} score-head tensors keep their fresh initialisation")
+            print(f"init_weights {path}: {len(missing)} tensors keep their fresh initialisation "
+                  f"({', '.join(sorted({k.split('.')[0] for k in missing}))})")
 
     # -- state ------------------------------------------------------------------------------------------
     def _restore(self, state: dict) -> None:
@@ -818,6 +879,7 @@ class Trainer:
         cfg, info = self.config, self.dist
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
+        self.gamma = gamma_schedule(epoch, cfg.gamma_epochs, cfg.gamma_official) if cfg.remove_layers else None
         self.sampler.set_epoch(epoch)
         loader = self._loader(epoch)
         n_iters = len(loader)
@@ -874,10 +936,15 @@ class Trainer:
         if not self._checked_shapes:
             self._check_shapes(template, online, search)
         self.optimizer.zero_grad(set_to_none=True)
+        gammas = (layer_gammas(self.model.config.depth, cfg.remove_layers, self.gamma)
+                  if self.gamma is not None else None)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            out = self.net(template, online, search, softmax=False, run_score_head=cfg.stage == "score")
+            out = self.net(template, online, search,
+                           **student_forward_kwargs(self.model, cfg.stage, cfg.stage == "score", gammas))
+            teacher_out = (run_teacher(cfg.stage, self.teacher, template, online, search)
+                           if self.teacher is not None else None)
         positive = (label > 0.5).float()
-        if cfg.stage == "gt":
+        if cfg.stage != "score":
             loss, parts = box_losses(out["pred_boxes"], anno, cfg.iou_type, cfg.iou_weight, cfg.l1_weight,
                                      weight=positive)
             if cfg.dfl_weight > 0:
@@ -885,6 +952,13 @@ class Trainer:
                 ld = edge_distribution_loss(logits, anno, weight=positive)
                 loss = loss + cfg.dfl_weight * ld
                 parts["loss_dfl"] = ld.detach()
+            if teacher_out is not None:
+                distilled = distillation_losses(cfg.stage, out, teacher_out, self.teacher,
+                                                cfg.distill_layers_student, cfg.distill_layers_teacher)
+                loss = loss + cfg.distill_weight * distilled["loss_distill"]
+                if "loss_feat" in distilled:
+                    loss = loss + cfg.feat_weight * distilled["loss_feat"]
+                parts.update({k: v.detach() for k, v in distilled.items()})
         else:
             with torch.no_grad():
                 _, parts = box_losses(out["pred_boxes"], anno, cfg.iou_type, cfg.iou_weight, cfg.l1_weight,
@@ -925,8 +999,13 @@ class Trainer:
             "samples_per_s": round(rate, 2), "resampled": resampled,
             **{k: float(means[k]) for k in _METRICS},
         }
-        if self.config.stage == "gt":
+        if self.config.stage != "score":
             row["loss_score"] = None
+        if self.teacher is None:
+            row["loss_distill"] = None
+        if not self.config.distill_layers_student:
+            row["loss_feat"] = None
+        row["gamma"] = self.gamma
         new = not self.log_path.exists()
         with open(self.log_path, "a", newline="") as f:
             w = csv.writer(f)
@@ -945,6 +1024,13 @@ class Trainer:
 # ------------------------------------------------------------------------------------------------
 # recipe entry point (the CLI's `train`)
 # ------------------------------------------------------------------------------------------------
+def build_trainable(config) -> nn.Module:
+    """A fresh MixFormerV2 for a ModelConfig, a MixViT teacher for a MixViTConfig."""
+    from ..models.mixvit import MixViT, MixViTConfig
+
+    return MixViT(config) if isinstance(config, MixViTConfig) else MixFormerV2(config)
+
+
 def train_from_recipe(
     recipe: Any,
     out_dir: str | os.PathLike,
@@ -971,7 +1057,7 @@ def train_from_recipe(
         train = train.replace(**changes)
     info = distributed_env()
     seed_everything(train.seed + info.rank)  # model initialisation (DDP broadcasts rank 0's weights)
-    model = MixFormerV2(recipe.model)
+    model = build_trainable(recipe.model)
     trainer = Trainer(
         model,
         lambda: build_dataset(recipe),

@@ -1,0 +1,274 @@
+"""ONNX export (two graphs) and the onnxruntime runtime.
+
+``export_onnx(model, out_dir)`` writes::
+
+    template_encoder.onnx   template (N,3,T,T), online_template (N,3,T,T) -> keys, values (L,N,H,2*Nt,D)
+    step.onnx               search (N,3,S,S), keys, values -> boxes (N,4) cx,cy,w,h / S,
+                            probs (N,4,bins) (l, r, t, b), scores (N,) logits (0 without a score head)
+    mixformerv2_onnx.json   model config, number of targets N, opset, SHA-256 of both graphs
+
+Static shapes (N fixed at export), positional tensor inputs only, checked with ``onnx.checker``.
+:class:`OnnxRuntime` runs them with onnxruntime behind the tracker's runtime protocol; this module
+and the tracker import no torch, so ``Tracker(OnnxRuntime.load(dir))`` works where only numpy,
+OpenCV and onnxruntime are installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..config import ModelConfig
+from ..errors import CheckpointError, ConfigError
+
+ENCODER_FILE = "template_encoder.onnx"
+STEP_FILE = "step.onnx"
+META_FILE = "mixformerv2_onnx.json"
+FORMAT = "mixformerv2-onnx"
+OPSET = 17
+
+
+def _require_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError("the onnx runtime needs onnxruntime: pip install onnxruntime "
+                          "(or mixformerv2[deploy]); the torch runtimes work without it") from None
+    return onnxruntime
+
+
+def cache_shape(config: ModelConfig, targets: int) -> tuple[int, ...]:
+    """(depth, N, heads, 2 * template tokens, head dim): shape of the keys and of the values."""
+    return (config.depth, targets, config.num_heads, 2 * config.num_template_tokens,
+            config.embed_dim // config.num_heads)
+
+
+# ------------------------------------------------------------------------------------------------
+# export (needs torch and onnx)
+# ------------------------------------------------------------------------------------------------
+def export_graphs(model, targets: int = 1, opset: int = OPSET) -> tuple[bytes, bytes]:
+    """The two graphs of ``model`` (a MixFormerV2) for ``targets`` targets, as ONNX bytes."""
+    import torch
+
+    class Encoder(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, template, online_template):
+            cache = self.net.encode_templates(template, online_template)
+            return cache.keys, cache.values
+
+    class Step(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, search, keys, values):
+            from ..models.mixformerv2 import TemplateCache
+
+            out = self.net.step(search, TemplateCache(keys, values), softmax=True)
+            probs = torch.stack([out[f"prob_{e}"] for e in ("l", "r", "t", "b")], dim=1)
+            scores = out.get("pred_scores")
+            if scores is None:
+                scores = torch.zeros(search.shape[0], dtype=search.dtype)
+            return out["pred_boxes"][:, 0], probs, scores
+
+    if not isinstance(targets, int) or targets < 1:
+        raise ConfigError(f"targets must be a positive integer (got {targets!r})")
+    cfg = model.config
+    model = model.float().eval().cpu()
+    t = torch.randn(targets, 3, cfg.template_size, cfg.template_size)
+    s = torch.randn(targets, 3, cfg.search_size, cfg.search_size)
+    with torch.no_grad():
+        cache = model.encode_templates(t, t)
+    graphs = []
+    for module, args, names, outputs in (
+        (Encoder(model), (t, t), ["template", "online_template"], ["keys", "values"]),
+        (Step(model), (s, cache.keys, cache.values), ["search", "keys", "values"], ["boxes", "probs", "scores"]),
+    ):
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation / tracer notes
+            torch.onnx.export(module, args, buffer, dynamo=False, opset_version=opset, input_names=names,
+                              output_names=outputs, do_constant_folding=True)
+        graphs.append(buffer.getvalue())
+    _check_graphs(graphs)
+    return graphs[0], graphs[1]
+
+
+def _check_graphs(graphs: Sequence[bytes]) -> None:
+    try:
+        import onnx
+    except ImportError:
+        raise ConfigError("export needs the onnx package: pip install onnx (or mixformerv2[deploy])") from None
+    for data in graphs:
+        onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+
+
+def export_onnx(model, out_dir: str | os.PathLike, targets: int = 1, overwrite: bool = False,
+                opset: int = OPSET) -> Path:
+    """Write both graphs and their metadata to ``out_dir`` (atomically, file by file)."""
+    from ..fileio import atomic_write_bytes, atomic_write_text
+
+    out = Path(out_dir)
+    existing = [name for name in (ENCODER_FILE, STEP_FILE, META_FILE) if (out / name).exists()]
+    if existing and not overwrite:
+        raise ConfigError(f"{out} already holds an export ({', '.join(existing)}); pass --overwrite to replace it")
+    encoder, step = export_graphs(model, targets, opset)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / ENCODER_FILE, encoder)
+    atomic_write_bytes(out / STEP_FILE, step)
+    meta = {
+        "format": FORMAT,
+        "config": model.config.to_dict(),
+        "targets": targets,
+        "opset": opset,
+        "sha256": {ENCODER_FILE: hashlib.sha256(encoder).hexdigest(), STEP_FILE: hashlib.sha256(step).hexdigest()},
+    }
+    atomic_write_text(out / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# the runtime (numpy + onnxruntime only)
+# ------------------------------------------------------------------------------------------------
+class OnnxRuntime:
+    """The tracker's runtime on onnxruntime sessions of the two graphs.
+
+    ``OnnxRuntime.load(dir)``: an export directory (checked against its metadata: format, hashes,
+    input shapes). ``OnnxRuntime.from_model(model)``: exports in memory, one pair of graphs per
+    number of targets used.
+    """
+
+    name = "onnx"
+
+    def __init__(self, config: ModelConfig, sessions: dict[int, tuple[Any, Any]], model=None,
+                 threads: int | None = None) -> None:
+        self.config = config
+        self._sessions = sessions
+        self._model = model  # set when graphs for other target counts can be exported on demand
+        self._threads = threads
+        self.device = "cpu"
+
+    # -- construction ----------------------------------------------------------------------------
+    @staticmethod
+    def _session(data: bytes | str, threads: int | None):
+        ort = _require_onnxruntime()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default (physical cores)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, threads: int | None = None) -> "OnnxRuntime":
+        root = Path(directory)
+        meta_path = root / META_FILE
+        if not meta_path.is_file():
+            raise CheckpointError(f"{root}: not an ONNX export of mixformerv2 (no {META_FILE}); "
+                                  "make one with `mixformerv2 export --weights CKPT --out DIR`")
+        try:
+            meta = json.loads(meta_path.read_text())
+            config = ModelConfig.from_dict(meta["config"])
+            targets = int(meta["targets"])
+        except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
+            raise CheckpointError(f"{meta_path}: unreadable export metadata ({exc})") from None
+        if meta.get("format") != FORMAT:
+            raise CheckpointError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        graphs = {}
+        for name in (ENCODER_FILE, STEP_FILE):
+            path = root / name
+            if not path.is_file():
+                raise CheckpointError(f"{root}: {name} is missing")
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != meta.get("sha256", {}).get(name):
+                raise CheckpointError(f"{path} does not match {META_FILE} (graph and metadata come from different "
+                                      "exports, or the file was changed); export again")
+            graphs[name] = data
+        runtime = cls(config, {targets: (cls._session(graphs[ENCODER_FILE], threads),
+                                         cls._session(graphs[STEP_FILE], threads))}, threads=threads)
+        runtime._check_shapes(targets)
+        return runtime
+
+    @classmethod
+    def from_model(cls, model, device=None, threads: int | None = None, targets: int = 1) -> "OnnxRuntime":
+        if device is not None and str(device) != "cpu":
+            raise ConfigError("the onnx runtime runs on the CPU (onnxruntime CPU provider)")
+        _require_onnxruntime()
+        runtime = cls(model.config, {}, model=model, threads=threads)
+        runtime._sessions_for(targets)
+        return runtime
+
+    def _sessions_for(self, targets: int):
+        if targets not in self._sessions:
+            if self._model is None:
+                have = ", ".join(str(n) for n in sorted(self._sessions))
+                raise ConfigError(f"this ONNX export runs {have} target(s) per frame, not {targets}; "
+                                  f"export with --targets {targets}")
+            encoder, step = export_graphs(self._model, targets)
+            self._sessions[targets] = (self._session(encoder, self._threads), self._session(step, self._threads))
+            self._check_shapes(targets)
+        return self._sessions[targets]
+
+    def _check_shapes(self, targets: int) -> None:
+        """The graphs' input shapes must be the ones the config implies (graph/weights mismatch)."""
+        cfg = self.config
+        encoder, step = self._sessions[targets]
+        want = {
+            "template": [targets, 3, cfg.template_size, cfg.template_size],
+            "online_template": [targets, 3, cfg.template_size, cfg.template_size],
+            "search": [targets, 3, cfg.search_size, cfg.search_size],
+            "keys": list(cache_shape(cfg, targets)),
+            "values": list(cache_shape(cfg, targets)),
+        }
+        for session in (encoder, step):
+            for node in session.get_inputs():
+                if list(node.shape) != want.get(node.name):
+                    raise CheckpointError(f"ONNX graph input {node.name} has shape {node.shape}, but the model config "
+                                          f"implies {want.get(node.name)}: the graphs do not belong to this config")
+        bins = [o.shape for o in step.get_outputs() if o.name == "probs"]
+        if bins != [[targets, 4, cfg.feat_sz]]:
+            raise CheckpointError(f"ONNX step graph gives probs {bins}, the config implies {[targets, 4, cfg.feat_sz]}")
+
+    # -- the runtime protocol ------------------------------------------------------------------------
+    def encode(self, template: np.ndarray, online: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        encoder, _ = self._sessions_for(template.shape[0])
+        keys, values = encoder.run(None, {"template": np.ascontiguousarray(template, np.float32),
+                                          "online_template": np.ascontiguousarray(online, np.float32)})
+        return keys, values
+
+    def step(self, search: np.ndarray, cache: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        _, step = self._sessions_for(search.shape[0])
+        boxes, _, scores = step.run(None, {"search": np.ascontiguousarray(search, np.float32),
+                                           "keys": cache[0], "values": cache[1]})
+        return boxes, (scores if self.config.score_head else None)
+
+    def run_step(self, search: np.ndarray, cache: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+        """All outputs of the step graph (boxes, probs, scores)."""
+        _, step = self._sessions_for(search.shape[0])
+        names = [o.name for o in step.get_outputs()]
+        values = step.run(None, {"search": np.ascontiguousarray(search, np.float32), "keys": cache[0], "values": cache[1]})
+        return dict(zip(names, values))
+
+    def replace(self, cache, indices: Sequence[int], fresh):
+        keys, values = cache
+        for j, i in enumerate(indices):
+            keys[:, i] = fresh[0][:, j]
+            values[:, i] = fresh[1][:, j]
+        return keys, values
+
+
+def load_onnx_tracker(directory: str | os.PathLike, config=None, dataset: str | None = None,
+                      threads: int | None = None):
+    """A :class:`~mixformerv2.tracking.tracker.Tracker` on an ONNX export (no torch needed)."""
+    from ..tracking.tracker import Tracker
+
+    return Tracker(OnnxRuntime.load(directory, threads=threads), config=config, dataset=dataset)

@@ -1,0 +1,244 @@
+"""Runtimes (torch fp32 / bf16 / int8, onnxruntime) and the ONNX export: the accuracy bar of every
+fast path against the exact fp32 path, graph parity, the torch-free ONNX tracker, bad input."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fixtures_official import Case, cases_of, require
+from mixformerv2 import ModelConfig, build_model, load_checkpoint, save_checkpoint
+from mixformerv2.data.synthetic import generate_sequence
+from mixformerv2.demo import default_weights
+from mixformerv2.deploy.onnx import ENCODER_FILE, META_FILE, STEP_FILE, OnnxRuntime, export_onnx
+from mixformerv2.errors import CheckpointError, ConfigError
+from mixformerv2.evaluation.bench import runtime_fidelity
+from mixformerv2.runtimes import RUNTIMES, TorchRuntime, make_runtime
+from mixformerv2.tracking.tracker import Tracker
+
+FAST = ("bf16", "int8", "onnx")
+TINY = ModelConfig(embed_dim=32, depth=2, num_heads=2, mlp_ratio=2, template_size=32, search_size=64, feat_sz=16)
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    """Four held-out synthetic sequences (seeds the default model never saw)."""
+    out = []
+    for i in range(4):
+        seq = generate_sequence((424242, i))
+        out.append((list(seq.frames), seq.boxes, ~seq.absent))
+    return out
+
+
+@pytest.mark.parametrize("runtime", FAST)
+def test_fast_runtimes_follow_fp32_on_the_same_crops(runtime, held_out):
+    """Numerical fidelity: mean IoU >= 0.98 to the fp32 boxes, both given the same crops each frame."""
+    fid = runtime_fidelity(load_checkpoint(default_weights()), runtime, held_out)
+    assert fid.forced_iou >= 0.98, fid
+
+
+def test_onnx_meets_the_full_accuracy_bar_and_is_the_only_fast_default_candidate(held_out):
+    """The full bar adds: success AUC of the free-running tracker within 0.5 point of fp32's. onnx
+    meets it; bf16 / int8 do not on the default model (see README: they are opt-in), so the default
+    runtime must be one that does."""
+    from mixformerv2.runtimes import DEFAULT_RUNTIME
+
+    fid = runtime_fidelity(load_checkpoint(default_weights()), "onnx", held_out)
+    assert fid.forced_iou >= 0.98 and abs(fid.auc_delta) <= 0.5, fid
+    assert DEFAULT_RUNTIME in ("fp32", "onnx")
+
+
+@pytest.mark.conformance
+@pytest.mark.parametrize("runtime", FAST)
+def test_fast_runtimes_meet_the_accuracy_bar_on_the_conformance_sequence(runtime):
+    case = require(cases_of("tracker")[0])
+    model_case = Case((case.path / case.config["model_config_file"]).parent)
+    model = load_checkpoint(case.path / case.config["checkpoint_file"], config=model_case.model_config)
+    seq = np.load(case.path / "sequence.npz")
+    frames = list(seq["frames"])
+    gt = np.array([case.config["init_box_xywh"]] * len(frames), dtype=np.float64)  # only the first box matters
+    fid = runtime_fidelity(model, runtime, [(frames, gt, None)])
+    assert fid.forced_iou >= 0.98, fid
+
+
+def test_fp32_runtime_is_the_model_and_runtimes_are_listed():
+    assert RUNTIMES == ("fp32", "bf16", "int8", "onnx")
+    torch.manual_seed(0)
+    model = build_model(TINY).eval()
+    rt = make_runtime(model)
+    assert isinstance(rt, TorchRuntime) and rt.name == "fp32"
+    t = np.random.default_rng(0).standard_normal((2, 3, 32, 32), dtype=np.float32)
+    s = np.random.default_rng(1).standard_normal((2, 3, 64, 64), dtype=np.float32)
+    boxes, scores = rt.step(s, rt.encode(t, t))
+    with torch.no_grad():
+        ref = model(torch.from_numpy(t), torch.from_numpy(t), torch.from_numpy(s))
+    np.testing.assert_allclose(boxes, ref["pred_boxes"][:, 0].numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(scores, ref["pred_scores"].numpy(), atol=1e-5, rtol=0)
+    assert make_runtime(model, "int8").model is not model  # quantised copy; the float model is left alone
+    assert isinstance(model.backbone.blocks[0].mlp.fc1, torch.nn.Linear)
+    with pytest.raises(ConfigError, match="unknown runtime 'fp16'"):
+        make_runtime(model, "fp16")
+
+
+# -- ONNX export --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    torch.manual_seed(3)
+    model = build_model(TINY).eval()
+    out = export_onnx(model, tmp_path_factory.mktemp("onnx") / "export", targets=2)
+    return model, out
+
+
+def test_export_writes_two_checked_static_graphs_equal_to_pytorch(exported):
+    import onnx
+
+    model, out = exported
+    meta = json.loads((out / META_FILE).read_text())
+    assert meta["targets"] == 2 and ModelConfig.from_dict(meta["config"]) == TINY
+    enc, step = (onnx.load(str(out / f)) for f in (ENCODER_FILE, STEP_FILE))
+    for graph in (enc, step):
+        onnx.checker.check_model(graph, full_check=True)
+        for value in graph.graph.input:
+            assert all(d.HasField("dim_value") for d in value.type.tensor_type.shape.dim)  # static shapes
+    assert [i.name for i in enc.graph.input] == ["template", "online_template"]
+    assert [i.name for i in step.graph.input] == ["search", "keys", "values"]
+    assert [o.name for o in step.graph.output] == ["boxes", "probs", "scores"]
+
+    rt, ref = OnnxRuntime.load(out), TorchRuntime(model)
+    rng = np.random.default_rng(0)
+    t = rng.standard_normal((2, 3, 32, 32), dtype=np.float32)
+    o = rng.standard_normal((2, 3, 32, 32), dtype=np.float32)
+    s = rng.standard_normal((2, 3, 64, 64), dtype=np.float32)
+    cache, ref_cache = rt.encode(t, o), ref.encode(t, o)
+    np.testing.assert_allclose(cache[0], ref_cache.keys.numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(cache[1], ref_cache.values.numpy(), atol=1e-5, rtol=0)
+    out_onnx = rt.run_step(s, cache)
+    with torch.no_grad():
+        out_torch = model.step(torch.from_numpy(s), ref_cache)
+    np.testing.assert_allclose(out_onnx["boxes"], out_torch["pred_boxes"][:, 0].numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(out_onnx["scores"], out_torch["pred_scores"].numpy(), atol=1e-5, rtol=0)
+    for j, e in enumerate("lrtb"):
+        np.testing.assert_allclose(out_onnx["probs"][:, j], out_torch[f"prob_{e}"].numpy(), atol=1e-6, rtol=0)
+
+
+def test_onnx_tracker_runs_without_torch_and_equals_fp32(exported, tmp_path):
+    model, out = exported
+    frames = [np.asarray(f) for f in generate_sequence((424242, 5)).frames[:12]]
+    np.save(tmp_path / "frames.npy", np.stack(frames))
+    boxes = [(60, 50, 40, 30), (150, 100, 30, 40)]
+    tracker = Tracker(model)
+    tracker.init_targets(frames[0], boxes)
+    expected = np.array([[r.box for r in tracker.track_targets(f)] for f in frames[1:]])
+    script = f"""
+import sys
+sys.modules["torch"] = None  # any torch import fails
+import numpy as np
+from mixformerv2.deploy.onnx import load_onnx_tracker
+frames = np.load({str(tmp_path / "frames.npy")!r})
+tracker = load_onnx_tracker({str(out)!r})
+tracker.init_targets(frames[0], {boxes!r})
+got = np.array([[r.box for r in tracker.track_targets(f)] for f in frames[1:]])
+np.save({str(tmp_path / "got.npy")!r}, got)
+assert "torch" not in sys.modules or sys.modules["torch"] is None
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "PYTHONPATH": str(SRC)})
+    assert run.returncode == 0, run.stderr
+    got = np.load(tmp_path / "got.npy")
+    np.testing.assert_allclose(got, expected, atol=0.05, rtol=0)  # pixels
+
+
+def test_onnx_bad_inputs(exported, tmp_path, monkeypatch):
+    model, out = exported
+    with pytest.raises(ConfigError, match="already holds an export"):
+        export_onnx(model, out)
+    with pytest.raises(CheckpointError, match="not an ONNX export"):
+        OnnxRuntime.load(tmp_path)
+    # a graph from another export (other weights / config) next to this metadata
+    other = export_onnx(build_model(TINY.replace(depth=1)), tmp_path / "other")
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for name in (ENCODER_FILE, META_FILE):
+        (mixed / name).write_bytes((out / name).read_bytes())
+    (mixed / STEP_FILE).write_bytes((other / STEP_FILE).read_bytes())
+    with pytest.raises(CheckpointError, match="does not match"):
+        OnnxRuntime.load(mixed)
+    # metadata that claims another architecture than the graphs (hashes consistent)
+    meta = json.loads((other / META_FILE).read_text())
+    meta["config"]["depth"] = 3
+    (other / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="do not belong to this config"):
+        OnnxRuntime.load(other)
+    rt = OnnxRuntime.load(out)
+    with pytest.raises(ConfigError, match="runs 2 target\\(s\\) per frame, not 1; export with --targets 1"):
+        rt.encode(np.zeros((1, 3, 32, 32), np.float32), np.zeros((1, 3, 32, 32), np.float32))
+    with pytest.raises(Exception, match="ONNX export: it runs with the onnx runtime"):
+        Tracker.from_checkpoint(out, runtime="bf16")
+
+    real_import = builtins.__import__
+
+    def no_onnxruntime(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
+    with pytest.raises(ConfigError, match="pip install onnxruntime"):
+        Tracker(model, runtime="onnx")
+    frame = np.zeros((96, 128, 3), np.uint8)
+    tracker = Tracker(model)  # the torch path does not need it
+    tracker.init(frame, (40, 30, 20, 20))
+    assert tracker.update(frame)[0]
+
+
+def test_onnx_runtime_from_a_model_follows_the_number_of_targets():
+    torch.manual_seed(0)
+    model = build_model(TINY).eval()
+    tracker = Tracker(model, runtime="onnx")
+    reference = Tracker(model)
+    frame = (np.random.default_rng(0).random((120, 160, 3)) * 255).astype(np.uint8)
+    for n in (1, 3):
+        boxes = [(20 + 30 * k, 40, 20, 25) for k in range(n)]
+        tracker.init_targets(frame, boxes)
+        reference.init_targets(frame, boxes)
+        got = [r.box for r in tracker.track_targets(frame)]
+        want = [r.box for r in reference.track_targets(frame)]
+        np.testing.assert_allclose(got, want, atol=0.01)
+
+
+def test_cli_export_then_track_with_the_export_folder(tmp_path, capsys):
+    import cv2
+
+    from mixformerv2.cli import main
+
+    torch.manual_seed(0)
+    weights = save_checkpoint(build_model(TINY), tmp_path / "tiny.safetensors")
+    out = tmp_path / "onnx"
+    assert main(["export", "--weights", str(weights), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "max box difference to PyTorch" in text and float(text.split("PyTorch ")[1].split()[0]) < 1e-4
+    assert main(["export", "--weights", str(weights), "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["export", "--weights", str(weights), "--out", str(out), "--targets", "0"]) == 2
+    frames_dir = tmp_path / "frames"
+    frames_dir.mkdir()
+    for i, f in enumerate(generate_sequence((424242, 1)).frames[:5]):
+        cv2.imwrite(str(frames_dir / f"{i:05d}.jpg"), cv2.cvtColor(np.asarray(f), cv2.COLOR_RGB2BGR))
+    common = [str(frames_dir), "--box", "50,40,30,30", "--quiet", "--print-boxes"]
+    assert main(["track", *common, "--weights", str(out)]) == 0
+    onnx_boxes = capsys.readouterr().out.strip().splitlines()[-5:]
+    assert main(["track", *common, "--weights", str(weights), "--runtime", "fp32"]) == 0
+    torch_boxes = capsys.readouterr().out.strip().splitlines()[-5:]
+    assert len(onnx_boxes) == 5
+    np.testing.assert_allclose(np.array([[float(v) for v in b.split(",")] for b in onnx_boxes]),
+                               np.array([[float(v) for v in b.split(",")] for b in torch_boxes]), atol=0.02)
+    with pytest.raises(SystemExit):
+        main(["export", "--weights", str(weights), "--out", str(out), "--preset", "mixformerv2-xl"])
