@@ -15,7 +15,7 @@ pytestmark = pytest.mark.conformance
 TRACKERS = cases_of("tracker")
 
 
-def _run(case: Case):
+def _run(case: Case, runtime: str = "fp32"):
     cfg = case.config
     model_case = Case((case.path / cfg["model_config_file"]).parent)
     model = load_checkpoint(case.path / cfg["checkpoint_file"], config=model_case.model_config)
@@ -29,6 +29,7 @@ def _run(case: Case):
             update_interval=p.get("update_interval_effective", p["update_interval"]),
             max_score_decay=p.get("max_score_decay_effective", 1.0),
         ),
+        runtime=runtime,
     )
     seq = np.load(case.path / "sequence.npz")
     frames = seq["frames"]
@@ -36,10 +37,11 @@ def _run(case: Case):
     return tracker, [tracker.track(f) for f in frames[1:]], np.load(case.path / "trace.npz")
 
 
+@pytest.mark.parametrize("runtime", ["fp32", "onnx"])
 @pytest.mark.parametrize("case", TRACKERS, ids=case_ids(TRACKERS))
-def test_tracker_reproduces_official_sequence(case):
+def test_tracker_reproduces_official_sequence(case, runtime):
     case = require(case)
-    _, results, trace = _run(case)
+    _, results, trace = _run(case, runtime)
     n = len(results) + 1
     got = {
         "out_box": np.array([trace["out_box"][0]] + [r.box for r in results]),

@@ -18,20 +18,12 @@ from mixformerv2.training.chain import available_chains, check_chain, load_chain
 from mixformerv2.training.distill import check_distillation, fit_init_state, resample_bins
 from mixformerv2.training.pruning import gamma_schedule
 from mixformerv2.training.trainer import TrainConfig, Trainer, read_log
-from test_trainer import FakeTrackingData, _got10k_folder
+from test_trainer import FakeTrackingData, _got10k_folder, _one_thread  # noqa: F401  (autouse fixture)
 
 STUDENT = ModelConfig(embed_dim=32, depth=2, num_heads=2, mlp_ratio=2, template_size=32, search_size=64, feat_sz=16,
                       score_head=False)
 TEACHER = MixViTConfig(embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0, patch_size=16, template_size=32,
                        search_size=64, head_type="corner_up", head_channel=16)  # 16 x 16 corner maps
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class FixedBatch(FakeTrackingData):

@@ -42,7 +42,7 @@ class CountingModel(torch.nn.Module):
 def test_templates_are_encoded_only_at_init_and_when_the_online_template_changes(model):
     counting = CountingModel(model)
     # threshold 0 accepts every frame as a candidate, so every update swaps the online template
-    tracker = Tracker(counting, TrackerConfig(update_interval=3, score_threshold=0.0))
+    tracker = Tracker(counting, TrackerConfig(update_interval=3, score_threshold=0.0), runtime="fp32")
     frames = _frames(10)
     tracker.init(frames[0], (40, 30, 20, 16))
     results = [tracker.track(f) for f in frames[1:]]
@@ -56,7 +56,7 @@ def test_templates_are_encoded_only_at_init_and_when_the_online_template_changes
 
 def test_no_candidate_keeps_initial_template_without_reencoding(model):
     counting = CountingModel(model)
-    tracker = Tracker(counting, TrackerConfig(update_interval=2, score_threshold=1.0))  # nothing qualifies
+    tracker = Tracker(counting, TrackerConfig(update_interval=2, score_threshold=1.0), runtime="fp32")  # none qualifies
     frames = _frames(7)
     tracker.init(frames[0], (40, 30, 20, 16))
     results = [tracker.track(f) for f in frames[1:]]

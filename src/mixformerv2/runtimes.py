@@ -10,9 +10,10 @@ a runtime only runs the network:
 * ``replace(cache, indices, fresh) -> cache``: targets ``indices`` take the rows of ``fresh``.
 
 Inputs and outputs are numpy arrays, so a runtime that does not use torch (onnxruntime) works
-without it. Runtimes: ``fp32`` (torch, exact: the reference), ``bf16`` (torch, bfloat16 weights
-and activations: AVX-512 BF16 / AMX matrix units), ``int8`` (torch dynamic quantisation of the
-linear layers: VNNI), ``onnx`` (onnxruntime on the exported graphs, :mod:`.deploy.onnx`).
+without it. Runtimes: ``fp32`` (torch, exact: the reference), ``bf16`` (torch, bfloat16 GEMMs:
+AVX-512 BF16 / AMX matrix units), ``int8`` (torch dynamic quantisation of the MLPs: VNNI),
+``onnx`` (onnxruntime on the exported graphs, :mod:`.deploy.onnx`), and ``auto`` (the default:
+onnx on the CPU when installed, else fp32).
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ import numpy as np
 
 from .errors import ConfigError
 
-RUNTIMES = ("fp32", "bf16", "int8", "onnx")
-DEFAULT_RUNTIME = "fp32"
+RUNTIMES = ("auto", "fp32", "bf16", "int8", "onnx")
+# auto: the fastest runtime that meets the accuracy bar (benchmarks/speed.py, tests/test_runtimes.py):
+# onnx on the CPU when onnxruntime and onnx are installed, else fp32
+DEFAULT_RUNTIME = "auto"
 
 
 class Runtime(Protocol):
@@ -177,9 +180,28 @@ _FACTORIES: dict[str, Callable[..., Runtime]] = {
 }
 
 
+def onnx_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+
+
+def resolve_runtime(name: str | None, model, device=None) -> str:
+    """The concrete runtime for ``name``; ``auto`` (the default) is onnx on the CPU when it is
+    installed (1.4-1.5x fp32 on 2 cores, same boxes), else fp32."""
+    name = (name or DEFAULT_RUNTIME).lower()
+    if name != "auto":
+        return name
+    if device is not None:
+        on_cpu = str(device).startswith("cpu")
+    else:
+        on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    return "onnx" if on_cpu and onnx_available() else "fp32"
+
+
 def make_runtime(model, name: str | None = None, device=None) -> Runtime:
     """The runtime ``name`` (default :data:`DEFAULT_RUNTIME`) for a :class:`MixFormerV2` model."""
-    name = (name or DEFAULT_RUNTIME).lower()
+    name = resolve_runtime(name, model, device)
     if name not in _FACTORIES:
         raise ConfigError(f"unknown runtime {name!r}; available: {', '.join(RUNTIMES)}")
     return _FACTORIES[name](model, name, device=device)

@@ -71,7 +71,7 @@ def bench_model(name: str, model: MixFormerV2, seconds: float = 3.0) -> BenchRow
     s = torch.randn(1, 3, cfg.search_size, cfg.search_size, device=device)
     t = torch.randn(1, 3, cfg.template_size, cfg.template_size, device=device)
     frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    tracker = Tracker(model, device=device)
+    tracker = Tracker(model, device=device, runtime="fp32")
     tracker.init(frame, (300, 200, 60, 50))
     with torch.inference_mode():
         cache = model.encode_templates(t, t)
@@ -120,7 +120,7 @@ def runtime_fidelity(model: MixFormerV2, runtime: str, sequences, config=None) -
     from .compare import run_tracker
     from .metrics import aggregate, pytracking_iou, sequence_metrics
 
-    exact, fast = Tracker(model, config), Tracker(model, config, runtime=runtime)
+    exact, fast = Tracker(model, config, runtime="fp32"), Tracker(model, config, runtime=runtime)
     ious = []
     for frames, gt, _ in sequences:
         exact.init(frames[0], gt[0])
