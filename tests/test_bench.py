@@ -31,7 +31,9 @@ def test_bench_row_for_a_tiny_model():
     assert row.parameters == sum(p.numel() for p in build_model(cfg).state_dict().values())
     assert 0 < row.gflops_step < row.gflops_full_forward
     assert row.fps_step > 0 and row.fps_tracker > 0
-    assert "| tiny |" in format_rows([row])
+    assert row.runtime == "fp32" and "| tiny | fp32 |" in format_rows([row])
+    onnx = bench_model("tiny", build_model(cfg).eval(), seconds=0.3, runtime="onnx")
+    assert onnx.runtime == "onnx" and onnx.fps_step > 0 and onnx.gflops_step == row.gflops_step
 
 
 def test_bench_cli_measures_a_checkpoint(tmp_path, capsys):

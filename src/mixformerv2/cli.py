@@ -147,10 +147,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     device = _device(args.device)
     rows = []
     for name in args.presets:
-        rows.append(bench_model(name, build_model(get_preset(name).model).eval().to(device), args.seconds))
+        rows.append(bench_model(name, build_model(get_preset(name).model).eval().to(device), args.seconds,
+                                runtime=args.runtime))
     for path in args.weights:
-        rows.append(bench_model(Path(path).name, load_checkpoint(path, device=device), args.seconds))
-    print(f"{args.threads} threads, {device}, float32, batch 1 (weights do not change speed; presets use random ones)\n")
+        rows.append(bench_model(Path(path).name, load_checkpoint(path, device=device), args.seconds,
+                                runtime=args.runtime))
+    print(f"{args.threads} threads, {device}, batch 1 (weights do not change speed; presets use random ones)\n")
     print(format_rows(rows))
     return 0
 
@@ -381,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, default=2)
     bench.add_argument("--seconds", type=float, default=3.0, help="timing budget per measurement")
     bench.add_argument("--device", default="cpu")
+    _runtime_option(bench)
     bench.set_defaults(func=cmd_bench)
 
     export = sub.add_parser("export", help="export the template encoder and the tracking step as ONNX graphs")

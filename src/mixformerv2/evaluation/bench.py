@@ -28,6 +28,7 @@ class BenchRow:
     gflops_encode: float  # template encoding, at init and template updates only
     fps_step: float
     fps_tracker: float  # crop -> box, end to end
+    runtime: str = "fp32"
 
 
 def count_flops(config: ModelConfig) -> tuple[float, float, float]:
@@ -62,33 +63,35 @@ def timed_fps(fn: Callable[[], object], seconds: float, warmup: int = 3) -> floa
     return statistics.median(rates)
 
 
-def bench_model(name: str, model: MixFormerV2, seconds: float = 3.0) -> BenchRow:
+def bench_model(name: str, model: MixFormerV2, seconds: float = 3.0, runtime: str | None = "fp32") -> BenchRow:
+    """Parameters, FLOPs and FPS of ``model`` run by ``runtime`` (see :mod:`mixformerv2.runtimes`)."""
+    from ..runtimes import make_runtime
     from ..tracking.tracker import Tracker
 
     cfg = model.config
     full, step, encode = count_flops(cfg)
-    device = next(model.parameters()).device
-    s = torch.randn(1, 3, cfg.search_size, cfg.search_size, device=device)
-    t = torch.randn(1, 3, cfg.template_size, cfg.template_size, device=device)
-    frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    tracker = Tracker(model, device=device, runtime="fp32")
+    rng = np.random.default_rng(0)
+    s = rng.standard_normal((1, 3, cfg.search_size, cfg.search_size), dtype=np.float32)
+    t = rng.standard_normal((1, 3, cfg.template_size, cfg.template_size), dtype=np.float32)
+    frame = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    rt = make_runtime(model, runtime)
+    tracker = Tracker(rt)
     tracker.init(frame, (300, 200, 60, 50))
-    with torch.inference_mode():
-        cache = model.encode_templates(t, t)
-        fps_step = timed_fps(lambda: model.step(s, cache), seconds)
+    cache = rt.encode(t, t)
+    fps_step = timed_fps(lambda: rt.step(s, cache), seconds)
     fps_tracker = timed_fps(lambda: tracker.track(frame), seconds)
     params = sum(p.numel() for p in model.state_dict().values())
-    return BenchRow(name, params, full, step, encode, fps_step, fps_tracker)
+    return BenchRow(name, params, full, step, encode, fps_step, fps_tracker, rt.name)
 
 
 def format_rows(rows: list[BenchRow]) -> str:
     lines = [
-        "| model | parameters | GFLOPs full forward (official per frame) | GFLOPs cached step | GFLOPs template encoding | FPS step | FPS tracker |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| model | runtime | parameters | GFLOPs full forward (official per frame) | GFLOPs cached step | GFLOPs template encoding | FPS step | FPS tracker |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r.name} | {r.parameters / 1e6:.2f}M | {r.gflops_full_forward:.2f} | {r.gflops_step:.2f} | "
+            f"| {r.name} | {r.runtime} | {r.parameters / 1e6:.2f}M | {r.gflops_full_forward:.2f} | {r.gflops_step:.2f} | "
             f"{r.gflops_encode:.2f} | {r.fps_step:.1f} | {r.fps_tracker:.1f} |"
         )
     return "\n".join(lines)
