@@ -97,3 +97,30 @@ def test_official_5d_inputs_and_box_conventions():
     torch.testing.assert_close(probs.sum(-1), torch.ones(2))
     logits = model(t, ot, s, softmax=False)["prob_l"]
     torch.testing.assert_close(logits.softmax(-1), probs)
+
+
+def test_forward_without_features_gives_the_same_heads_and_gradients():
+    """features=False computes only the prediction tokens in the last block (training speed)."""
+    from mixformerv2 import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(embed_dim=32, depth=3, num_heads=2, mlp_ratio=2, template_size=32,
+                                    search_size=64, feat_sz=16))
+    g = torch.Generator().manual_seed(1)
+    t, o, s = torch.randn(2, 3, 32, 32, generator=g), torch.randn(2, 3, 32, 32, generator=g), torch.randn(2, 3, 64, 64,
+                                                                                                       generator=g)
+    grads = []
+    for features in (True, False):
+        model.zero_grad()
+        out = model(t, o, s, softmax=False, layer_gammas=[1.0, 0.5, 1.0], features=features)
+        assert ("distill_feat_list" in out) == features
+        (out["pred_boxes"].sum() + out["prob_l"].logsumexp(-1).sum() + out["pred_scores"].sum()).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+        if features:
+            ref = {k: out[k].detach() for k in ("pred_boxes", "prob_l", "prob_b", "pred_scores")}
+        else:
+            for k, v in ref.items():
+                torch.testing.assert_close(out[k], v, rtol=0, atol=1e-6)
+    assert grads[0].keys() == grads[1].keys()
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-5, atol=1e-6, msg=name)

@@ -91,6 +91,7 @@ class MixFormerV2(nn.Module):
         softmax: bool = True,
         run_score_head: bool = True,
         layer_gammas: Sequence[float] | None = None,
+        features: bool = True,
     ) -> dict:
         """Full forward over the whole token sequence, as the official ``MixFormer.forward``.
 
@@ -98,17 +99,23 @@ class MixFormerV2(nn.Module):
         logits when ``softmax=False``), ``pred_scores`` (B,) logits when the score head runs,
         ``reg_tokens`` (B,4,C) and ``distill_feat_list`` (every block's (B,N,C) output).
         ``layer_gammas[i]`` scales block i's residual branches (progressive depth pruning).
+        ``features=False``: no ``distill_feat_list``, and the last block computes the four
+        prediction tokens only (the heads' inputs are the same; training without feature
+        mimicking saves that block's other work).
         """
         template, online_template, search = (_squeeze5d(t) for t in (template, online_template, search))
         bb = self.backbone
         x = torch.cat([bb.embed_templates(template, online_template), bb.embed_search(search)], dim=1)
         nt = 2 * self.config.num_template_tokens
         feats = []
+        last = len(bb.blocks) - 1
         for i, block in enumerate(bb.blocks):
-            x = block(x, nt, 1.0 if layer_gammas is None else float(layer_gammas[i]))
+            gamma = 1.0 if layer_gammas is None else float(layer_gammas[i])
+            x = block(x, nt, gamma, last=4 if (i == last and not features) else None)
             feats.append(x)
         out = self._heads(x[:, -4:], softmax, run_score_head)
-        out["distill_feat_list"] = feats
+        if features:
+            out["distill_feat_list"] = feats
         return out
 
     # -- fast inference path -----------------------------------------------------------------------

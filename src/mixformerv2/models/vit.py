@@ -77,13 +77,16 @@ class Attention(nn.Module):
         b, h, n, d = x.shape
         return x.transpose(1, 2).reshape(b, n, h * d)
 
-    def forward(self, x: Tensor, num_template_tokens: int) -> Tensor:
+    def forward(self, x: Tensor, num_template_tokens: int, last: int | None = None) -> Tensor:
         """Asymmetric mixed attention over the full sequence.
 
         The first ``num_template_tokens`` tokens attend only to themselves; all later
-        tokens (search + prediction tokens) attend to the whole sequence.
+        tokens (search + prediction tokens) attend to the whole sequence. ``last``: outputs for
+        the last ``last`` tokens only (they attend to everything), e.g. the prediction tokens.
         """
         q, k, v = self.qkv_heads(x)
+        if last is not None:
+            return self.proj(self.merge_heads(F.scaled_dot_product_attention(q[:, :, -last:], k, v)))
         nt = num_template_tokens
         out_t = F.scaled_dot_product_attention(q[:, :, :nt], k[:, :, :nt], v[:, :, :nt])
         out_s = F.scaled_dot_product_attention(q[:, :, nt:], k, v)
@@ -100,9 +103,13 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=BACKBONE_LN_EPS)
         self.mlp = Mlp(dim, mlp_hidden)
 
-    def forward(self, x: Tensor, num_template_tokens: int, gamma: float = 1.0) -> Tensor:
+    def forward(self, x: Tensor, num_template_tokens: int, gamma: float = 1.0, last: int | None = None) -> Tensor:
+        """``last``: compute the outputs of the last ``last`` tokens only (B, last, C)."""
+        attn = self.attn(self.norm1(x), num_template_tokens, last)
+        if last is not None:
+            x = x[:, -last:]
         if gamma == 1.0:
-            x = x + self.attn(self.norm1(x), num_template_tokens)
+            x = x + attn
             return x + self.mlp(self.norm2(x))
-        x = x + gamma * self.attn(self.norm1(x), num_template_tokens)
+        x = x + gamma * attn
         return x + gamma * self.mlp(self.norm2(x))

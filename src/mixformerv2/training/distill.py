@@ -259,10 +259,12 @@ def init_from_checkpoint(model: nn.Module, path: str | os.PathLike, *, remove: S
     return sorted(set(own) - set(state))
 
 
-def student_forward_kwargs(model: nn.Module, stage: str, run_score_head: bool, gammas: list[float] | None) -> dict:
+def student_forward_kwargs(model: nn.Module, stage: str, run_score_head: bool, gammas: list[float] | None,
+                           features: bool = False) -> dict:
+    """Keyword arguments of the student's forward; block outputs only when feature mimicking needs them."""
     if isinstance(model, MixViT):
         return {"softmax": False}
-    return {"softmax": False, "run_score_head": run_score_head, "layer_gammas": gammas}
+    return {"softmax": False, "run_score_head": run_score_head, "layer_gammas": gammas, "features": features}
 
 
 __all__ = [

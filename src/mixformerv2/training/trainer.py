@@ -940,7 +940,8 @@ class Trainer:
                   if self.gamma is not None else None)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             out = self.net(template, online, search,
-                           **student_forward_kwargs(self.model, cfg.stage, cfg.stage == "score", gammas))
+                           **student_forward_kwargs(self.model, cfg.stage, cfg.stage == "score", gammas,
+                                                    features=bool(self.teacher is not None and cfg.distill_layers_student)))
             teacher_out = (run_teacher(cfg.stage, self.teacher, template, online, search)
                            if self.teacher is not None else None)
         positive = (label > 0.5).float()
