@@ -16,9 +16,13 @@ def test_files_get_umask_permissions_not_0600(tmp_path):
     try:
         write_boxes(tmp_path / "b.txt", [(1, 2, 3, 4)])
         atomic_write_text(tmp_path / "t.txt", "x\n")
+        from mixformerv2 import ModelConfig, build_model, save_checkpoint
+
+        model = build_model(ModelConfig(embed_dim=32, depth=1, num_heads=2, template_size=32, search_size=64, feat_sz=16))
+        save_checkpoint(model, tmp_path / "m.safetensors")  # safetensors recreates its file with 0600
     finally:
         os.umask(old)
-    for name in ("b.txt", "t.txt"):
+    for name in ("b.txt", "t.txt", "m.safetensors"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
 
 

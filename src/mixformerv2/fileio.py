@@ -40,9 +40,11 @@ def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
+    mode = 0o666 & ~_umask()  # mkstemp creates 0600; give the file the usual permissions
+    os.chmod(tmp, mode)
     try:
         yield Path(tmp)
+        os.chmod(tmp, mode)  # again: some writers (safetensors) recreate the file with 0600
         _fsync(tmp)
         os.replace(tmp, path)
         _fsync(path.parent, directory=True)
