@@ -217,11 +217,7 @@ def test_trax_server_matches_tracker(weights, tmp_path):
     from trax.region import Polygon, Rectangle
 
     frames, boxes = _clip(5, seed=5)
-    files = []
-    for i, frame in enumerate(frames):
-        path = tmp_path / f"{i + 1:08d}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        files.append(str(path))
+    files = _write_frames(tmp_path, frames)
     second = (50.0, 40.0, 20.0, 16.0)  # a polygon target: tracked as its bounding box
     polygon = [(50.0, 40.0), (70.0, 40.0), (70.0, 56.0), (50.0, 56.0)]
 
@@ -297,15 +293,21 @@ def test_write_trackers_ini(weights, tmp_path):
         write_trackers_ini(tmp_path / "nowhere", "x")
 
 
+def _write_frames(folder, frames) -> list[str]:
+    """RGB frames as 00000001.png ... in ``folder`` (the image files a VOT stack hands over)."""
+    files = []
+    for i, frame in enumerate(frames):
+        path = folder / f"{i + 1:08d}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        files.append(str(path))
+    return files
+
+
 def test_vot_python_protocol_tracker(weights, tmp_path):
     from mixformerv2.evaluation.integrations import VOTPythonTracker
 
     frames, boxes = _clip(3, seed=6)
-    files = []
-    for i, frame in enumerate(frames):
-        path = tmp_path / f"{i + 1:08d}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        files.append(str(path))
+    files = _write_frames(tmp_path, frames)
     expected = _reference(weights, [read_image(f) for f in files], boxes[0])
     tracker = VOTPythonTracker(weights=str(weights))
     region, props = tracker.init(files[0], (tuple(float(v) for v in boxes[0]), {}), {})
