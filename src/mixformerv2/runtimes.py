@@ -18,6 +18,7 @@ onnx on the CPU when installed, else fp32).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any, Callable, Protocol, Sequence
 
@@ -101,32 +102,26 @@ class TorchRuntime:
         return cache
 
 
-class Bf16Linear:
-    """Factory of the bfloat16 linear layer (defined lazily: this module imports no torch)."""
+@functools.cache
+def _bf16_linear_class():
+    """The bfloat16 linear layer, defined on first use (this module imports no torch)."""
+    import torch
+    import torch.nn.functional as F
 
-    _cls = None
+    class Bf16Linear(torch.nn.Module):
+        """float32 in / out; the product in bfloat16 (float32 accumulation), bias in float32."""
 
-    @classmethod
-    def get(cls):
-        if cls._cls is None:
-            import torch
-            import torch.nn.functional as F
+        def __init__(self, linear: torch.nn.Linear) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(linear.weight.detach().to(torch.bfloat16), requires_grad=False)
+            self.bias = None if linear.bias is None else torch.nn.Parameter(linear.bias.detach().clone(),
+                                                                           requires_grad=False)
 
-            class _Bf16Linear(torch.nn.Module):
-                """float32 in / out; the product in bfloat16 (float32 accumulation), bias in float32."""
+        def forward(self, x):
+            y = F.linear(x.to(torch.bfloat16), self.weight).to(x.dtype)
+            return y if self.bias is None else y + self.bias
 
-                def __init__(self, linear: torch.nn.Linear) -> None:
-                    super().__init__()
-                    self.weight = torch.nn.Parameter(linear.weight.detach().to(torch.bfloat16), requires_grad=False)
-                    self.bias = None if linear.bias is None else torch.nn.Parameter(linear.bias.detach().clone(),
-                                                                                   requires_grad=False)
-
-                def forward(self, x):
-                    y = F.linear(x.to(torch.bfloat16), self.weight).to(x.dtype)
-                    return y if self.bias is None else y + self.bias
-
-            cls._cls = _Bf16Linear
-        return cls._cls
+    return Bf16Linear
 
 
 def bf16_linear_model(model):
@@ -136,7 +131,7 @@ def bf16_linear_model(model):
     import torch
 
     model = copy.deepcopy(model)
-    layer = Bf16Linear.get()
+    layer = _bf16_linear_class()
     for block in model.backbone.blocks:
         for parent in (block.attn, block.mlp):
             for name, child in list(parent.named_children()):
