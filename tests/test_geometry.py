@@ -120,6 +120,21 @@ def test_crop_matches_copymakeborder_reference():
     assert checked > 200
 
 
+def test_crop_into_a_given_buffer_equals_the_allocating_crop():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (57, 83, 3), dtype=np.uint8)
+    buffer = np.empty((32, 32, 3), np.uint8)
+    for box in [(20, 15, 10, 12), (-5, 40, 30, 30), (70, -3, 20, 9)]:  # inside, padded left/bottom, right/top
+        expected, info = crop_around(image, box, 2.0, 32)
+        got, got_info = crop_around(image, box, 2.0, 32, out=buffer)
+        assert got is buffer and got_info == info
+        np.testing.assert_array_equal(got, expected)
+    for wrong in (np.empty((31, 32, 3), np.uint8), np.empty((32, 32, 3), np.float32),
+                  np.empty((32, 32, 6), np.uint8)[:, :, :3]):
+        with pytest.raises(ValueError, match="crop buffer"):
+            crop_around(image, (20, 15, 10, 12), 2.0, 32, out=wrong)
+
+
 def test_crop_origin_rounds_half_to_even():
     image = np.zeros((50, 50, 3), np.uint8)
     # centre 12.5 - side 4 / 2 = 10.5 -> 10 (half-up would give 11); y: 13.5 - 2 = 11.5 -> 12

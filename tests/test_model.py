@@ -124,3 +124,30 @@ def test_forward_without_features_gives_the_same_heads_and_gradients():
     assert grads[0].keys() == grads[1].keys()
     for name, grad in grads[0].items():
         torch.testing.assert_close(grads[1][name], grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_bf16_autocast_training_attention_is_explicit_bf16_and_close_to_the_fused_kernel():
+    """Under CPU bf16 autocast, attention runs as bfloat16 matmuls (the fused CPU kernel is slower
+    there); outside autocast it is the fused kernel itself."""
+    import torch.nn.functional as F
+
+    from mixformerv2.models.vit import attend
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 4, n, 32, generator=g) for n in (50, 80, 80))
+    assert torch.equal(attend(q, k, v), F.scaled_dot_product_attention(q, k, v))
+    with torch.autocast("cpu", torch.bfloat16):
+        fast = attend(q, k, v)
+    assert fast.dtype == torch.bfloat16
+    torch.testing.assert_close(fast.float(), F.scaled_dot_product_attention(q, k, v), rtol=0, atol=0.03)
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(embed_dim=64, depth=2, num_heads=2, mlp_ratio=2, patch_size=8, template_size=32,
+                                    search_size=64, feat_sz=16)).train()
+    t, o, s = _inputs(model.config, 2)
+    ref = model(t, o, s, features=False)["pred_boxes"]
+    with torch.autocast("cpu", torch.bfloat16):
+        out = model(t, o, s, features=False)["pred_boxes"]
+    out.float().sum().backward()  # gradients flow through the bf16 path
+    assert model.backbone.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+    torch.testing.assert_close(out.float(), ref.detach(), rtol=0, atol=0.02)

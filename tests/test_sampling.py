@@ -24,6 +24,7 @@ from mixformerv2.data.sampling import (
     ProcessingConfig,
     SamplerConfig,
     SamplingError,
+    SequenceCache,
     TrackingSampler,
     box_in_crop,
     center_box,
@@ -160,6 +161,47 @@ def test_samples_are_a_pure_function_of_seed_epoch_index(video):
     assert _equal(one[(1, 4)], two[4])  # (epoch, index) indexing, for persistent workers
     other_seed = TrackingSampler([video], sampler=cfg, processing=plain(), seed=4)
     assert not _equal(one[4], other_seed[4])
+
+
+class CountingDataset(FakeDataset):
+    """Counts sequence loads (a reader re-reads listing and annotation files on each one)."""
+
+    def __init__(self, sequences):
+        super().__init__(sequences)
+        self.loads = 0
+
+    def __getitem__(self, index: int) -> Sequence:
+        self.loads += 1
+        return super().__getitem__(index)
+
+
+def test_sampler_loads_each_sequence_once_and_samples_stay_the_same():
+    cfg = SamplerConfig(samples_per_epoch=40)
+    counted = CountingDataset([make_sequence("a", np.ones(40)), make_sequence("b", np.ones(30))])
+    cached = TrackingSampler([counted], sampler=cfg, processing=plain(), seed=5)
+    samples = [cached[i] for i in range(40)]
+    assert counted.loads == 2
+    fresh = CountingDataset(counted.sequences)
+    for i in (0, 17, 39):  # each from a new sampler, so nothing cached
+        assert _equal(samples[i], TrackingSampler([fresh], sampler=cfg, processing=plain(), seed=5)[i])
+
+
+def test_sequence_cache_evicts_least_recently_used_within_its_frame_budget():
+    cache = SequenceCache(max_frames=50)
+    seqs = {name: make_sequence(name, np.ones(20)) for name in "abc"}
+    loads = []
+
+    def get(name):
+        return cache.get((0, ord(name)), lambda: loads.append(name) or seqs[name])
+
+    get("a"), get("b"), get("a")  # a is now the most recent
+    get("c")  # 60 frames > 50: b goes
+    get("a"), get("c")
+    assert loads == ["a", "b", "c"] and len(cache) == 2
+    get("b")
+    assert loads[-1] == "b"
+    big = make_sequence("big", np.ones(60))
+    assert cache.get((1, 0), lambda: big) is big and len(cache) == 2  # larger than the budget: not kept
 
 
 def test_dataloader_with_workers_gives_the_same_batches(jpg_video):

@@ -89,6 +89,24 @@ def test_tracking_is_deterministic_and_reinit_resets(model):
     assert tracker.frame_id == 5
 
 
+def test_search_buffers_are_reused_across_frames(model):
+    frames = _frames(5)
+    tracker = Tracker(model, runtime="fp32")
+    tracker.init_targets(frames[0], [(40, 30, 20, 16), (10, 10, 30, 20)])
+    tracker.track_targets(frames[1])
+    crops, search = tracker._search_u8, tracker._search
+    boxes = [r.box for f in frames[2:] for r in tracker.track_targets(f)]
+    assert tracker._search_u8 is crops and tracker._search is search  # no per-frame allocation
+    assert search.shape == (2, 3, TINY.search_size, TINY.search_size)
+    tracker.init_targets(frames[0], [(40, 30, 20, 16)])
+    tracker.track_targets(frames[1])
+    assert tracker._search.shape[0] == 1  # a new target count gets new buffers
+    again = Tracker(model, runtime="fp32")  # a fresh tracker gives the same boxes
+    again.init_targets(frames[0], [(40, 30, 20, 16), (10, 10, 30, 20)])
+    again.track_targets(frames[1])
+    assert [r.box for f in frames[2:] for r in again.track_targets(f)] == boxes
+
+
 def test_model_without_score_head_never_updates(model):
     plain = build_model(TINY.replace(score_head=False)).eval()
     tracker = Tracker(plain, TrackerConfig(update_interval=1))

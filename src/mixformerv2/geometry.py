@@ -40,9 +40,12 @@ class CropInfo:
 
 
 def crop_around(
-    image: np.ndarray, box_xywh: Sequence[float], factor: float, out_size: int
+    image: np.ndarray, box_xywh: Sequence[float], factor: float, out_size: int, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, CropInfo]:
     """Square crop of side ceil(sqrt(w*h)*factor) centred on the box, resized to out_size.
+
+    ``out``: a C-contiguous (out_size, out_size, channels) array of the image's dtype to resize
+    into (no allocation when the crop lies inside the image); it is also what is returned.
 
     The official ``sample_target``: Python ``round`` (ties to even) for the origin, zero
     padding outside the image, and the official "+1" rule that also zeroes the last image
@@ -72,7 +75,15 @@ def crop_around(
         patch = np.zeros((side, side) + image.shape[2:], dtype=image.dtype)
         if r1 > r0 and c1 > c0:
             patch[pad_top : pad_top + r1 - r0, pad_left : pad_left + c1 - c0] = image[r0:r1, c0:c1]
-    return cv2.resize(patch, (out_size, out_size)), info
+    if out is None:
+        return cv2.resize(patch, (out_size, out_size)), info
+    if out.shape != (out_size, out_size) + image.shape[2:] or out.dtype != image.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"crop buffer {out.shape} {out.dtype} does not fit a {out_size} px crop of {image.dtype} "
+                         f"{image.shape}")
+    resized = cv2.resize(patch, (out_size, out_size), dst=out)
+    if resized is not out:  # pragma: no cover - OpenCV reallocates only on a shape/type mismatch, checked above
+        out[...] = resized
+    return out, info
 
 
 

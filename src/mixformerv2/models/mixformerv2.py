@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ModelConfig
 from .heads import DistributionBoxHead, ScoreHead
-from .vit import Block, PatchEmbed, sincos_pos_embed
+from .vit import Block, PatchEmbed, attend, sincos_pos_embed
 
 EDGE_NAMES = ("l", "r", "t", "b")  # prediction-token order
 
@@ -131,7 +130,7 @@ class MixFormerV2(nn.Module):
             values.append(v)
             if i == last:
                 break  # the templates' final output is never used by the heads
-            x = x + block.attn.proj(block.attn.merge_heads(F.scaled_dot_product_attention(q, k, v)))
+            x = x + block.attn.proj(block.attn.merge_heads(attend(q, k, v)))
             x = x + block.mlp(block.norm2(x))
         return TemplateCache(torch.stack(keys), torch.stack(values))
 
@@ -153,7 +152,7 @@ class MixFormerV2(nn.Module):
             v = torch.cat([cache.values[i], v], dim=2)
             if i == last and not return_search_features:
                 x, q = x[:, -4:], q[:, :, -4:]  # only the prediction tokens feed the heads
-            x = x + block.attn.proj(block.attn.merge_heads(F.scaled_dot_product_attention(q, k, v)))
+            x = x + block.attn.proj(block.attn.merge_heads(attend(q, k, v)))
             x = x + block.mlp(block.norm2(x))
         out = self._heads(x[:, -4:], softmax, True)
         if return_search_features:

@@ -95,6 +95,9 @@ class Tracker:
         self._targets: list[_Target] = []
         self._cache: Any = None
         self.frame_id = 0
+        # per-frame search buffers, reused while the number of targets stays the same
+        self._search_u8: np.ndarray | None = None  # (N, S, S, 3) crops
+        self._search: np.ndarray | None = None  # (N, 3, S, S) normalised network input
 
     @classmethod
     def from_checkpoint(
@@ -165,8 +168,13 @@ class Tracker:
         frame = normalize_frame(frame)
         self.frame_id += 1
         cfg, mcfg = self.config, self.model_config
-        crops = [crop_around(frame, t.state, cfg.search_factor, mcfg.search_size) for t in self._targets]
-        search = self._normalise(np.stack([patch for patch, _ in crops]))
+        n, size = len(self._targets), mcfg.search_size
+        if self._search is None or len(self._search) != n:
+            self._search_u8 = np.empty((n, size, size, 3), np.uint8)
+            self._search = np.empty((n, 3, size, size), np.float32)
+        crops = [crop_around(frame, t.state, cfg.search_factor, size, out=self._search_u8[i])
+                 for i, t in enumerate(self._targets)]
+        search = self._normalise(self._search_u8, out=self._search)
         boxes_norm, logits = self.runtime.step(search, self._cache)  # (N, 4) normalised cxcywh, float32
         scores = 1.0 / (1.0 + np.exp(-logits.astype(np.float64))) if logits is not None else None
         height, width = frame.shape[:2]
@@ -224,14 +232,16 @@ class Tracker:
         return self._normalise(patch[None])
 
     @staticmethod
-    def _normalise(patches: np.ndarray) -> np.ndarray:
+    def _normalise(patches: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(N, H, W, 3) uint8 -> normalised float32 (N, 3, H, W), as the official preprocessor
-        (float32: x / 255, minus mean, over std)."""
-        x = patches.transpose(0, 3, 1, 2).astype(np.float32)
-        x /= np.float32(255.0)
-        x -= _MEAN
-        x /= _STD
-        return x
+        (float32: x / 255, minus mean, over std); into ``out`` when given (no allocation)."""
+        x = patches.transpose(0, 3, 1, 2)
+        if out is None:
+            out = np.empty(x.shape, np.float32)
+        np.divide(x, np.float32(255.0), out=out)
+        out -= _MEAN
+        out /= _STD
+        return out
 
     def _encode(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> Any:
         template = np.concatenate([p[0] for p in pairs])
