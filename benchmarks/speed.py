@@ -1,6 +1,6 @@
 """Frames per second per preset and runtime, side by side in one run.
 
-For each preset (S, B), each runtime (torch fp32 / bf16 / int8, onnxruntime) and each number of
+For each preset (S, B), each runtime (torch fp32 / bf16, onnxruntime fp32 / int8) and each number of
 targets (1, 4, 8): frames per second end to end (crop -> box, ``Tracker.track_targets``) and of the
 network step alone; the ratio to the official-style per-frame full forward (fp32, templates
 re-encoded every frame, one target) measured in the same run; and the fraction of this machine's
@@ -57,13 +57,24 @@ def gemm_peak(kind: str, seconds: float = 1.0) -> float:
     if kind == "bf16":
         a, b = a.bfloat16(), b.bfloat16()
         fn = lambda: a @ b  # noqa: E731
-    elif kind == "int8":
-        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+    elif kind == "int8":  # what the int8 runtime runs: onnxruntime's dynamically quantised MatMul
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
 
-        layer = DynamicLinear(n, n, dtype=torch.qint8)
-        layer.set_weight_bias(torch.quantize_per_channel(b, torch.full((n,), 0.02), torch.zeros(n, dtype=torch.long),
-                                                         0, torch.qint8), None)
-        fn = lambda: layer(a)  # noqa: E731
+        from mixformerv2.deploy.onnx import quantize_int8
+
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm",
+            [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])],
+            [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+            [numpy_helper.from_array(b.numpy(), "b")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = ort.InferenceSession(quantize_int8(model.SerializeToString()), options,
+                                       providers=["CPUExecutionProvider"])
+        feed = {"a": a.numpy()}
+        fn = lambda: session.run(None, feed)  # noqa: E731
     else:
         fn = lambda: a @ b  # noqa: E731
     rate = measure({"gemm": fn}, seconds, rounds=3)["gemm"]

@@ -1,4 +1,4 @@
-"""Runtimes (torch fp32 / bf16 / int8, onnxruntime) and the ONNX export: the accuracy bar of every
+"""Runtimes (torch fp32 / bf16, onnxruntime fp32 / int8) and the ONNX export: the accuracy bar of every
 fast path against the exact fp32 path, graph parity, the torch-free ONNX tracker, bad input."""
 
 from __future__ import annotations
@@ -87,8 +87,9 @@ def test_fp32_runtime_is_the_model_and_runtimes_are_listed():
         ref = model(torch.from_numpy(t), torch.from_numpy(t), torch.from_numpy(s))
     np.testing.assert_allclose(boxes, ref["pred_boxes"][:, 0].numpy(), atol=1e-5, rtol=0)
     np.testing.assert_allclose(scores, ref["pred_scores"].numpy(), atol=1e-5, rtol=0)
-    assert make_runtime(model, "int8").model is not model  # quantised copy; the float model is left alone
-    assert isinstance(model.backbone.blocks[0].mlp.fc1, torch.nn.Linear)
+    int8 = make_runtime(model, "int8")
+    assert isinstance(int8, OnnxRuntime) and int8.name == "int8" and int8.precision == "int8"
+    assert isinstance(model.backbone.blocks[0].mlp.fc1, torch.nn.Linear)  # the float model is left alone
     with pytest.raises(ConfigError, match="unknown runtime 'fp16'"):
         make_runtime(model, "fp16")
 
@@ -132,6 +133,33 @@ def test_export_writes_two_checked_static_graphs_equal_to_pytorch(exported):
     np.testing.assert_allclose(out_onnx["scores"], out_torch["pred_scores"].numpy(), atol=1e-5, rtol=0)
     for j, e in enumerate("lrtb"):
         np.testing.assert_allclose(out_onnx["probs"][:, j], out_torch[f"prob_{e}"].numpy(), atol=1e-6, rtol=0)
+
+
+def test_int8_export_quantises_the_step_weights_and_loads_as_the_int8_runtime(exported, tmp_path):
+    import onnx
+
+    model, _ = exported
+    out = export_onnx(model, tmp_path / "int8", targets=2, precision="int8")
+    assert json.loads((out / META_FILE).read_text())["precision"] == "int8"
+    step, enc = onnx.load(str(out / STEP_FILE)), onnx.load(str(out / ENCODER_FILE))
+    onnx.checker.check_model(step, full_check=True)
+    ops = {n.op_type for n in step.graph.node}
+    assert "MatMulInteger" in ops and "DynamicQuantizeLinear" in ops
+    assert "MatMulInteger" not in {n.op_type for n in enc.graph.node}  # the encoder stays float32
+    rt = OnnxRuntime.load(out)
+    assert rt.name == "int8"
+    rng = np.random.default_rng(0)
+    t = rng.standard_normal((2, 3, 32, 32), dtype=np.float32)
+    s = rng.standard_normal((2, 3, 64, 64), dtype=np.float32)
+    boxes, _ = rt.step(s, rt.encode(t, t))
+    ref = TorchRuntime(model)
+    want, _ = ref.step(s, ref.encode(t, t))
+    assert 0 < np.abs(boxes - want).max() < 0.01  # quantised (not equal), close (normalised units)
+    assert Tracker.from_checkpoint(out, runtime="int8").runtime.name == "int8"
+    with pytest.raises(Exception, match="runs with the int8 runtime, not 'onnx'"):
+        Tracker.from_checkpoint(out, runtime="onnx")
+    with pytest.raises(ConfigError, match="unknown ONNX precision 'int4'"):
+        export_onnx(model, tmp_path / "int4", precision="int4")
 
 
 def test_onnx_tracker_runs_without_torch_and_equals_fp32(exported, tmp_path):
@@ -196,8 +224,9 @@ def test_onnx_bad_inputs(exported, tmp_path, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
-    with pytest.raises(ConfigError, match="pip install onnxruntime"):
-        Tracker(model, runtime="onnx")
+    for name in ("onnx", "int8"):
+        with pytest.raises(ConfigError, match="pip install onnxruntime"):
+            Tracker(model, runtime=name)
     frame = np.zeros((96, 128, 3), np.uint8)
     tracker = Tracker(model, runtime="fp32")  # the torch path does not need it
     tracker.init(frame, (40, 30, 20, 20))

@@ -56,8 +56,9 @@ def _runtime_option(parser: argparse.ArgumentParser) -> None:
     from .runtimes import DEFAULT_RUNTIME, RUNTIMES
 
     parser.add_argument("--runtime", choices=RUNTIMES, default=None,
-                        help=f"how the network runs: fp32 (exact), bf16, int8 (CPU), onnx (onnxruntime); "
-                             f"default {DEFAULT_RUNTIME}; an ONNX export folder as --weights implies onnx")
+                        help=f"how the network runs: fp32 (exact), bf16, onnx (onnxruntime), int8 (onnxruntime, "
+                             f"int8 weights); default {DEFAULT_RUNTIME}; an ONNX export folder as --weights runs "
+                             "as exported (onnx or int8)")
 
 
 def cmd_track(args: argparse.Namespace) -> int:
@@ -167,7 +168,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.targets < 1:
         raise InputError(f"--targets must be a positive integer (got {args.targets})")
     model = load_checkpoint(args.weights, preset=args.preset)
-    out = export_onnx(model, args.out, targets=args.targets, overwrite=args.overwrite)
+    precision = "int8" if args.int8 else "fp32"
+    out = export_onnx(model, args.out, targets=args.targets, overwrite=args.overwrite, precision=precision)
     # parity check on random crops: the exported graphs against the PyTorch fp32 path
     cfg, rng = model.config, np.random.default_rng(0)
     template = rng.standard_normal((args.targets, 3, cfg.template_size, cfg.template_size), dtype=np.float32)
@@ -176,8 +178,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     boxes, _ = onnx_rt.step(search, onnx_rt.encode(template, template))
     reference, _ = torch_rt.step(search, torch_rt.encode(template, template))
     error = float(np.abs(boxes - reference).max())
-    print(f"exported {args.weights} ({cfg.depth} layers, search {cfg.search_size}, {args.targets} target(s)) to "
-          f"{out}: {ENCODER_FILE}, {STEP_FILE}; max box difference to PyTorch {error:.2e} (normalised units)")
+    print(f"exported {args.weights} ({cfg.depth} layers, search {cfg.search_size}, {args.targets} target(s), "
+          f"{precision}) to {out}: {ENCODER_FILE}, {STEP_FILE}; max box difference to PyTorch {error:.2e} "
+          "(normalised units)")
     return 0
 
 
@@ -392,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="output folder (template_encoder.onnx, step.onnx, metadata)")
     export.add_argument("--targets", type=int, default=1, help="targets tracked per frame (static batch; default 1)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing export in --out")
+    export.add_argument("--int8", action="store_true",
+                        help="int8 step graph (dynamic quantisation of its weight matrices; the int8 runtime)")
     export.set_defaults(func=cmd_export)
 
     info = sub.add_parser("info", help="describe a checkpoint: preset, sizes, parameter count")

@@ -11,15 +11,16 @@ a runtime only runs the network:
 
 Inputs and outputs are numpy arrays, so a runtime that does not use torch (onnxruntime) works
 without it. Runtimes: ``fp32`` (torch, exact: the reference), ``bf16`` (torch, bfloat16 GEMMs:
-AVX-512 BF16 / AMX matrix units), ``int8`` (torch dynamic quantisation of the MLPs: VNNI),
-``onnx`` (onnxruntime on the exported graphs, :mod:`.deploy.onnx`), and ``auto`` (the default:
-onnx on the CPU when installed, else fp32).
+AVX-512 BF16 / AMX matrix units), ``onnx`` (onnxruntime on the exported graphs,
+:mod:`.deploy.onnx`), ``int8`` (onnxruntime on the same graphs with the step's weight matrices
+dynamically quantised to int8: VNNI integer GEMMs; measured 2.4x ``onnx`` for MixFormerV2-S, where
+torch's dynamic quantisation of the MLPs was slower than bf16 and less accurate), and ``auto``
+(the default: onnx on the CPU when installed, else fp32).
 """
 
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
@@ -44,21 +45,19 @@ class Runtime(Protocol):
 
 
 class TorchRuntime:
-    """The PyTorch network in float32 (``fp32``), bfloat16 (``bf16``) or with int8 linear layers (``int8``).
+    """The PyTorch network in float32 (``fp32``) or with bfloat16 GEMMs (``bf16``).
 
     ``fp32`` is the exact path (equal to the official forward within float rounding). ``bf16``
     runs the linear layers of the blocks (nearly all the arithmetic) as bfloat16 GEMMs on weights
     converted once, with the residual stream, norms, attention and heads in float32 (all-bfloat16
-    drifts: a tracker feeds each box into the next crop); ``int8`` quantises the MLP layers of the
-    blocks dynamically (weights int8 per output channel, activations per call) for the CPU. The model
-    given is not changed.
+    drifts: a tracker feeds each box into the next crop). The model given is not changed.
     """
 
     def __init__(self, model, name: str = "fp32", device=None) -> None:
         import torch
 
-        if name not in ("fp32", "bf16", "int8"):
-            raise ConfigError(f"unknown torch runtime {name!r} (fp32, bf16 or int8)")
+        if name not in ("fp32", "bf16"):
+            raise ConfigError(f"unknown torch runtime {name!r} (fp32 or bf16)")
         self.name = name
         self.config = model.config
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -66,10 +65,6 @@ class TorchRuntime:
         self.dtype = torch.float32
         if name == "bf16":
             model = bf16_linear_model(model)
-        elif name == "int8":
-            if self.device.type != "cpu":
-                raise ConfigError("the int8 runtime runs on the CPU only (use bf16 or fp32 on a GPU)")
-            model = quantize_linear_int8(model)
         self.model = model
 
     def _tensor(self, x: np.ndarray):
@@ -140,37 +135,16 @@ def bf16_linear_model(model):
     return model
 
 
-def quantize_linear_int8(model):
-    """Dynamic int8 quantisation of the blocks' MLP layers (fbgemm, per-channel weights)."""
-    import torch
-
-    engines = torch.backends.quantized.supported_engines
-    if "fbgemm" in engines:
-        torch.backends.quantized.engine = "fbgemm"
-    elif "x86" in engines:
-        torch.backends.quantized.engine = "x86"
-    try:
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-    except ImportError as exc:  # pragma: no cover - very old or stripped torch builds
-        raise ConfigError(f"int8 runtime unavailable: {exc}") from None
-    # the MLPs only: with int8 attention projections (or heads) the boxes of the default model move
-    # by up to a pixel per frame, below the accuracy bar (mean IoU 0.97 against fp32 on the same crops)
-    spec = {f"backbone.blocks.{i}.mlp": per_channel_dynamic_qconfig for i in range(len(model.backbone.blocks))}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's notice that eager quantisation moves to torchao
-        return quantize_dynamic(model, spec, dtype=torch.qint8)
-
-
 def _onnx_factory(model, name: str, device=None):
     from .deploy.onnx import OnnxRuntime
 
-    return OnnxRuntime.from_model(model, device=device)
+    return OnnxRuntime.from_model(model, device=device, precision="int8" if name == "int8" else "fp32")
 
 
 _FACTORIES: dict[str, Callable[..., Runtime]] = {
     "fp32": lambda model, name, device=None: TorchRuntime(model, "fp32", device),
     "bf16": lambda model, name, device=None: TorchRuntime(model, "bf16", device),
-    "int8": lambda model, name, device=None: TorchRuntime(model, "int8", device),
+    "int8": _onnx_factory,
     "onnx": _onnx_factory,
 }
 

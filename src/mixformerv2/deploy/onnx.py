@@ -5,9 +5,12 @@
     template_encoder.onnx   template (N,3,T,T), online_template (N,3,T,T) -> keys, values (L,N,H,2*Nt,D)
     step.onnx               search (N,3,S,S), keys, values -> boxes (N,4) cx,cy,w,h / S,
                             probs (N,4,bins) (l, r, t, b), scores (N,) logits (0 without a score head)
-    mixformerv2_onnx.json   model config, number of targets N, opset, SHA-256 of both graphs
+    mixformerv2_onnx.json   model config, number of targets N, opset, precision, SHA-256 of both graphs
 
 Static shapes (N fixed at export), positional tensor inputs only, checked with ``onnx.checker``.
+``precision="int8"`` quantises the step graph's weight matrices dynamically (onnxruntime: int8
+weights per output channel, activations quantised per call, VNNI integer GEMMs); the template
+encoder, which runs only at init and at template updates, stays float32.
 :class:`OnnxRuntime` runs them with onnxruntime behind the tracker's runtime protocol; this module
 and the tracker import no torch, so ``Tracker(OnnxRuntime.load(dir))`` works where only numpy,
 OpenCV and onnxruntime are installed.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -33,14 +37,15 @@ STEP_FILE = "step.onnx"
 META_FILE = "mixformerv2_onnx.json"
 FORMAT = "mixformerv2-onnx"
 OPSET = 17
+PRECISIONS = ("fp32", "int8")
 
 
 def _require_onnxruntime():
     try:
         import onnxruntime
     except ImportError:
-        raise ConfigError("the onnx runtime needs onnxruntime: pip install onnxruntime "
-                          "(or mixformerv2[deploy]); the torch runtimes work without it") from None
+        raise ConfigError("the onnx and int8 runtimes need onnxruntime: pip install onnxruntime "
+                          "(or mixformerv2[deploy]); the torch runtimes (fp32, bf16) work without it") from None
     return onnxruntime
 
 
@@ -104,6 +109,34 @@ def export_graphs(model, targets: int = 1, opset: int = OPSET) -> tuple[bytes, b
     return graphs[0], graphs[1]
 
 
+def quantize_int8(graph: bytes) -> bytes:
+    """``graph`` with the MatMuls that multiply by a weight matrix made int8 (dynamic quantisation).
+
+    Per-channel int8 weights; activations quantised per call (uint8). Products of two activations
+    (attention) stay float32.
+    """
+    import tempfile
+
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError:
+        raise ConfigError("int8 needs onnxruntime: pip install onnxruntime (or mixformerv2[deploy])") from None
+    def not_preprocessing_advice(record: logging.LogRecord) -> bool:  # the quantiser's generic root-logger note
+        return "pre-processing before quantization" not in record.getMessage()
+
+    root = logging.getLogger()
+    root.addFilter(not_preprocessing_advice)
+    try:
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+            src.write_bytes(graph)
+            quantize_dynamic(src, dst, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+            return dst.read_bytes()
+    finally:
+        root.removeFilter(not_preprocessing_advice)
+
+
 def _check_graphs(graphs: Sequence[bytes]) -> None:
     try:
         import onnx
@@ -113,16 +146,26 @@ def _check_graphs(graphs: Sequence[bytes]) -> None:
         onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
 
 
+def _check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown ONNX precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    return precision
+
+
 def export_onnx(model, out_dir: str | os.PathLike, targets: int = 1, overwrite: bool = False,
-                opset: int = OPSET) -> Path:
-    """Write both graphs and their metadata to ``out_dir`` (atomically, file by file)."""
+                opset: int = OPSET, precision: str = "fp32") -> Path:
+    """Write both graphs and their metadata to ``out_dir`` (atomically, file by file); ``precision``
+    ``int8`` quantises the step graph (:func:`quantize_int8`)."""
     from ..fileio import atomic_write_bytes, atomic_write_text
 
+    _check_precision(precision)
     out = Path(out_dir)
     existing = [name for name in (ENCODER_FILE, STEP_FILE, META_FILE) if (out / name).exists()]
     if existing and not overwrite:
         raise ConfigError(f"{out} already holds an export ({', '.join(existing)}); pass --overwrite to replace it")
     encoder, step = export_graphs(model, targets, opset)
+    if precision == "int8":
+        step = quantize_int8(step)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / ENCODER_FILE, encoder)
     atomic_write_bytes(out / STEP_FILE, step)
@@ -131,6 +174,7 @@ def export_onnx(model, out_dir: str | os.PathLike, targets: int = 1, overwrite: 
         "config": model.config.to_dict(),
         "targets": targets,
         "opset": opset,
+        "precision": precision,
         "sha256": {ENCODER_FILE: hashlib.sha256(encoder).hexdigest(), STEP_FILE: hashlib.sha256(step).hexdigest()},
     }
     atomic_write_text(out / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -148,11 +192,11 @@ class OnnxRuntime:
     number of targets used.
     """
 
-    name = "onnx"
-
     def __init__(self, config: ModelConfig, sessions: dict[int, tuple[Any, Any]], model=None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, precision: str = "fp32") -> None:
         self.config = config
+        self.precision = _check_precision(precision)
+        self.name = "onnx" if precision == "fp32" else precision  # the runtime's name (runtimes.RUNTIMES)
         self._sessions = sessions
         self._model = model  # set when graphs for other target counts can be exported on demand
         self._threads = threads
@@ -183,6 +227,9 @@ class OnnxRuntime:
             raise CheckpointError(f"{meta_path}: unreadable export metadata ({exc})") from None
         if meta.get("format") != FORMAT:
             raise CheckpointError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        precision = meta.get("precision", "fp32")
+        if precision not in PRECISIONS:
+            raise CheckpointError(f"{meta_path}: unknown precision {precision!r} (expected one of {PRECISIONS})")
         graphs = {}
         for name in (ENCODER_FILE, STEP_FILE):
             path = root / name
@@ -194,16 +241,19 @@ class OnnxRuntime:
                                       "exports, or the file was changed); export again")
             graphs[name] = data
         runtime = cls(config, {targets: (cls._session(graphs[ENCODER_FILE], threads),
-                                         cls._session(graphs[STEP_FILE], threads))}, threads=threads)
+                                         cls._session(graphs[STEP_FILE], threads))}, threads=threads,
+                      precision=precision)
         runtime._check_shapes(targets)
         return runtime
 
     @classmethod
-    def from_model(cls, model, device=None, threads: int | None = None, targets: int = 1) -> "OnnxRuntime":
+    def from_model(cls, model, device=None, threads: int | None = None, targets: int = 1,
+                   precision: str = "fp32") -> "OnnxRuntime":
+        name = "onnx" if precision == "fp32" else precision
         if device is not None and str(device) != "cpu":
-            raise ConfigError("the onnx runtime runs on the CPU (onnxruntime CPU provider)")
+            raise ConfigError(f"the {name} runtime runs on the CPU (onnxruntime CPU provider)")
         _require_onnxruntime()
-        runtime = cls(model.config, {}, model=model, threads=threads)
+        runtime = cls(model.config, {}, model=model, threads=threads, precision=precision)
         runtime._sessions_for(targets)
         return runtime
 
@@ -214,6 +264,8 @@ class OnnxRuntime:
                 raise ConfigError(f"this ONNX export runs {have} target(s) per frame, not {targets}; "
                                   f"export with --targets {targets}")
             encoder, step = export_graphs(self._model, targets)
+            if self.precision == "int8":
+                step = quantize_int8(step)
             self._sessions[targets] = (self._session(encoder, self._threads), self._session(step, self._threads))
             self._check_shapes(targets)
         return self._sessions[targets]

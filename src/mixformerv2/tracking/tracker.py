@@ -118,11 +118,12 @@ class Tracker:
 
             if not (Path(path) / META_FILE).is_file():
                 raise InputError(f"{path} is a folder but not an ONNX export (no {META_FILE})")
-            if runtime not in (None, "onnx"):
-                raise InputError(f"{path} is an ONNX export: it runs with the onnx runtime, not {runtime!r}")
             if preset is not None:
                 raise InputError("--preset does not apply to an ONNX export (its config is in the export)")
-            return cls(OnnxRuntime.load(path), config=config, dataset=dataset)
+            loaded = OnnxRuntime.load(path)
+            if runtime not in (None, "auto", loaded.name):
+                raise InputError(f"{path} is an ONNX export: it runs with the {loaded.name} runtime, not {runtime!r}")
+            return cls(loaded, config=config, dataset=dataset)
         from ..models.checkpoints import load_checkpoint
 
         model = load_checkpoint(path, preset=preset, device=device)
