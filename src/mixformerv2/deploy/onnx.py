@@ -117,10 +117,9 @@ def quantize_int8(graph: bytes) -> bytes:
     """
     import tempfile
 
-    try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-    except ImportError:
-        raise ConfigError("int8 needs onnxruntime: pip install onnxruntime (or mixformerv2[deploy])") from None
+    _require_onnxruntime()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     def not_preprocessing_advice(record: logging.LogRecord) -> bool:  # the quantiser's generic root-logger note
         return "pre-processing before quantization" not in record.getMessage()
 
@@ -150,6 +149,11 @@ def _check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown ONNX precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
     return precision
+
+
+def runtime_name(precision: str) -> str:
+    """The runtime (``runtimes.RUNTIMES``) that graphs of ``precision`` make: onnx (float32) or int8."""
+    return "onnx" if _check_precision(precision) == "fp32" else precision
 
 
 def export_onnx(model, out_dir: str | os.PathLike, targets: int = 1, overwrite: bool = False,
@@ -195,8 +199,8 @@ class OnnxRuntime:
     def __init__(self, config: ModelConfig, sessions: dict[int, tuple[Any, Any]], model=None,
                  threads: int | None = None, precision: str = "fp32") -> None:
         self.config = config
-        self.precision = _check_precision(precision)
-        self.name = "onnx" if precision == "fp32" else precision  # the runtime's name (runtimes.RUNTIMES)
+        self.name = runtime_name(precision)
+        self.precision = precision
         self._sessions = sessions
         self._model = model  # set when graphs for other target counts can be exported on demand
         self._threads = threads
@@ -249,9 +253,8 @@ class OnnxRuntime:
     @classmethod
     def from_model(cls, model, device=None, threads: int | None = None, targets: int = 1,
                    precision: str = "fp32") -> "OnnxRuntime":
-        name = "onnx" if precision == "fp32" else precision
         if device is not None and str(device) != "cpu":
-            raise ConfigError(f"the {name} runtime runs on the CPU (onnxruntime CPU provider)")
+            raise ConfigError(f"the {runtime_name(precision)} runtime runs on the CPU (onnxruntime CPU provider)")
         _require_onnxruntime()
         runtime = cls(model.config, {}, model=model, threads=threads, precision=precision)
         runtime._sessions_for(targets)
