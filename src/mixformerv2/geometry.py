@@ -80,9 +80,7 @@ def crop_around(
     if out.shape != (out_size, out_size) + image.shape[2:] or out.dtype != image.dtype or not out.flags.c_contiguous:
         raise ValueError(f"crop buffer {out.shape} {out.dtype} does not fit a {out_size} px crop of {image.dtype} "
                          f"{image.shape}")
-    resized = cv2.resize(patch, (out_size, out_size), dst=out)
-    if resized is not out:  # pragma: no cover - OpenCV reallocates only on a shape/type mismatch, checked above
-        out[...] = resized
+    cv2.resize(patch, (out_size, out_size), dst=out)  # in place: shape and type match (checked above)
     return out, info
 
 

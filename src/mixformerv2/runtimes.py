@@ -62,7 +62,6 @@ class TorchRuntime:
         self.config = model.config
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         model = model.to(self.device).eval()
-        self.dtype = torch.float32
         if name == "bf16":
             model = bf16_linear_model(model)
         self.model = model
@@ -70,7 +69,7 @@ class TorchRuntime:
     def _tensor(self, x: np.ndarray):
         import torch
 
-        return torch.from_numpy(np.ascontiguousarray(x)).to(self.device, self.dtype, non_blocking=True)
+        return torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device, non_blocking=True)
 
     def encode(self, template: np.ndarray, online: np.ndarray):
         import torch
@@ -142,8 +141,8 @@ def _onnx_factory(model, name: str, device=None):
 
 
 _FACTORIES: dict[str, Callable[..., Runtime]] = {
-    "fp32": lambda model, name, device=None: TorchRuntime(model, "fp32", device),
-    "bf16": lambda model, name, device=None: TorchRuntime(model, "bf16", device),
+    "fp32": TorchRuntime,
+    "bf16": TorchRuntime,
     "int8": _onnx_factory,
     "onnx": _onnx_factory,
 }

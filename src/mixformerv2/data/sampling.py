@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Sequence as Seq
+from typing import Any, Callable, Sequence as Seq
 
 import cv2
 import numpy as np
@@ -69,7 +69,7 @@ class SequenceCache:
         self._items: OrderedDict[tuple[int, int], Sequence] = OrderedDict()
         self._frames = 0
 
-    def get(self, key: tuple[int, int], load) -> Sequence:
+    def get(self, key: tuple[int, int], load: Callable[[], Sequence]) -> Sequence:
         seq = self._items.get(key)
         if seq is not None:
             self._items.move_to_end(key)

@@ -75,7 +75,7 @@ class TrackerSpec:
     search_factor: float | None = None
     update_interval: int | None = None
     factory: Callable[[], object] | None = None
-    runtime: str | None = None  # fp32 (default), bf16, int8, onnx
+    runtime: str | None = None  # runtimes.RUNTIMES; None: auto
 
     def build(self, device: str | None = None) -> Callable[[], object]:
         """A ``make()`` that returns a tracker ready for ``init`` (one model load per process)."""

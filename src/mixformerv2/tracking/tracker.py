@@ -2,8 +2,8 @@
 
 Behaviour is that of the official ``MixFormerOnline`` tracker, except that templates are
 encoded once (at init and at template updates) instead of on every frame. The network runs in a
-:mod:`runtime <mixformerv2.runtimes>` (torch fp32 / bf16 / int8, onnxruntime); the tracker itself
-works on numpy arrays, so with the onnx runtime it runs without torch.
+:mod:`runtime <mixformerv2.runtimes>` (torch fp32 / bf16, onnxruntime fp32 / int8); the tracker
+itself works on numpy arrays, so with the onnxruntime runtimes it runs without torch.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Sequence
-
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -67,7 +65,7 @@ class Tracker:
     ``track_targets`` run one batched network step per frame for all targets.
 
     ``model``: a :class:`~mixformerv2.models.MixFormerV2` (run by the ``runtime`` named, default
-    ``fp32``) or a ready runtime object (e.g. :class:`~mixformerv2.deploy.onnx.OnnxRuntime`).
+    ``auto``) or a ready runtime object (e.g. :class:`~mixformerv2.deploy.onnx.OnnxRuntime`).
     """
 
     def __init__(
@@ -110,7 +108,7 @@ class Tracker:
         runtime: str | None = None,
     ) -> "Tracker":
         """A tracker on a checkpoint (official .pth.tar or our .safetensors), or on the folder of
-        an ONNX export (``mixformerv2 export``; runtime onnx, no torch needed)."""
+        an ONNX export (``mixformerv2 export [--int8]``; runtime onnx or int8, no torch needed)."""
         from pathlib import Path
 
         if Path(path).is_dir():
