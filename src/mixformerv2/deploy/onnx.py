@@ -58,8 +58,9 @@ def cache_shape(config: ModelConfig, targets: int) -> tuple[int, ...]:
 # ------------------------------------------------------------------------------------------------
 # export (needs torch and onnx)
 # ------------------------------------------------------------------------------------------------
-def export_graphs(model, targets: int = 1, opset: int = OPSET) -> tuple[bytes, bytes]:
-    """The two graphs of ``model`` (a MixFormerV2) for ``targets`` targets, as ONNX bytes."""
+def export_graphs(model, targets: int = 1, opset: int = OPSET, precision: str = "fp32") -> tuple[bytes, bytes]:
+    """The two graphs of ``model`` (a MixFormerV2) for ``targets`` targets, as ONNX bytes; ``precision``
+    ``int8`` quantises the step graph (:func:`quantize_int8`)."""
     import torch
 
     class Encoder(torch.nn.Module):
@@ -88,6 +89,7 @@ def export_graphs(model, targets: int = 1, opset: int = OPSET) -> tuple[bytes, b
 
     if not isinstance(targets, int) or targets < 1:
         raise ConfigError(f"targets must be a positive integer (got {targets!r})")
+    _check_precision(precision)
     cfg = model.config
     model = model.float().eval().cpu()
     t = torch.randn(targets, 3, cfg.template_size, cfg.template_size)
@@ -106,7 +108,8 @@ def export_graphs(model, targets: int = 1, opset: int = OPSET) -> tuple[bytes, b
                               output_names=outputs, do_constant_folding=True)
         graphs.append(buffer.getvalue())
     _check_graphs(graphs)
-    return graphs[0], graphs[1]
+    encoder, step = graphs
+    return encoder, (quantize_int8(step) if precision == "int8" else step)
 
 
 def quantize_int8(graph: bytes) -> bytes:
@@ -158,18 +161,14 @@ def runtime_name(precision: str) -> str:
 
 def export_onnx(model, out_dir: str | os.PathLike, targets: int = 1, overwrite: bool = False,
                 opset: int = OPSET, precision: str = "fp32") -> Path:
-    """Write both graphs and their metadata to ``out_dir`` (atomically, file by file); ``precision``
-    ``int8`` quantises the step graph (:func:`quantize_int8`)."""
+    """Write both graphs (:func:`export_graphs`) and their metadata to ``out_dir`` (atomically, file by file)."""
     from ..fileio import atomic_write_bytes, atomic_write_text
 
-    _check_precision(precision)
     out = Path(out_dir)
     existing = [name for name in (ENCODER_FILE, STEP_FILE, META_FILE) if (out / name).exists()]
     if existing and not overwrite:
         raise ConfigError(f"{out} already holds an export ({', '.join(existing)}); pass --overwrite to replace it")
-    encoder, step = export_graphs(model, targets, opset)
-    if precision == "int8":
-        step = quantize_int8(step)
+    encoder, step = export_graphs(model, targets, opset, precision)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / ENCODER_FILE, encoder)
     atomic_write_bytes(out / STEP_FILE, step)
@@ -266,9 +265,7 @@ class OnnxRuntime:
                 have = ", ".join(str(n) for n in sorted(self._sessions))
                 raise ConfigError(f"this ONNX export runs {have} target(s) per frame, not {targets}; "
                                   f"export with --targets {targets}")
-            encoder, step = export_graphs(self._model, targets)
-            if self.precision == "int8":
-                step = quantize_int8(step)
+            encoder, step = export_graphs(self._model, targets, precision=self.precision)
             self._sessions[targets] = (self._session(encoder, self._threads), self._session(step, self._threads))
             self._check_shapes(targets)
         return self._sessions[targets]
