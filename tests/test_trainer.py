@@ -21,7 +21,7 @@ import torch
 from mixformerv2 import ModelConfig, build_model, load_checkpoint
 from mixformerv2.errors import ConfigError, MixFormerError
 from mixformerv2.training import trainer as trainer_mod
-from mixformerv2.training.recipes import available_recipes, load_recipe, parse_data_overrides
+from mixformerv2.training.recipes import available_recipes, load_recipe, parse_assignments, parse_data_overrides
 from mixformerv2.training.trainer import (
     CSV_COLUMNS,
     ShardedEpochSampler,
@@ -447,6 +447,9 @@ def test_builtin_recipes_load():
     assert parse_data_overrides(["got10k=/a=b"]) == {"got10k": "/a=b"}
     with pytest.raises(ConfigError, match="NAME=ROOT"):
         parse_data_overrides(["got10k"])
+    assert parse_assignments(["teacher=/w/t.pth"], "--input") == {"teacher": "/w/t.pth"}
+    with pytest.raises(ConfigError, match="--input expects NAME=PATH"):
+        parse_assignments(["teacher="], "--input")
 
 
 def _write_recipe(path, **sections):

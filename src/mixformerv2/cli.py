@@ -239,16 +239,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train_chain(args: argparse.Namespace, device: str | None) -> int:
     from .training.chain import run_chain
-    from .training.recipes import parse_data_overrides
+    from .training.recipes import parse_assignments, parse_data_overrides
 
     if args.epochs is not None:
         raise InputError("--epochs applies to one recipe; a chain sets each stage's epochs in its file")
-    inputs = {}
-    for item in args.input or []:
-        name, sep, path = item.partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise InputError(f"--input expects NAME=PATH (got {item!r})")
-        inputs[name.strip()] = path.strip()
+    inputs = parse_assignments(args.input, "--input")
     try:
         paths = run_chain(args.chain, args.out, data_roots=parse_data_overrides(args.data), inputs=inputs,
                           resume=args.resume, overwrite=args.overwrite, workers=args.workers, device=device,

@@ -237,15 +237,20 @@ def _data_class(name: str):
     return getattr(sampling, name, None)
 
 
-def parse_data_overrides(items: list[str] | None) -> dict[str, str]:
-    """``['got10k=/data/got10k/train', ...]`` -> {'got10k': '/data/got10k/train'}."""
+def parse_assignments(items: list[str] | None, option: str, value: str = "PATH") -> dict[str, str]:
+    """``['name=value', ...]`` given to ``option`` -> {'name': 'value'} (the value may hold '=')."""
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, root = item.partition("=")
         if not sep or not name.strip() or not root.strip():
-            raise ConfigError(f"--data expects NAME=ROOT (got {item!r})")
+            raise ConfigError(f"{option} expects NAME={value} (got {item!r})")
         out[name.strip()] = root.strip()
     return out
+
+
+def parse_data_overrides(items: list[str] | None) -> dict[str, str]:
+    """``['got10k=/data/got10k/train', ...]`` -> {'got10k': '/data/got10k/train'}."""
+    return parse_assignments(items, "--data", "ROOT")
 
 
 def build_dataset(recipe: Recipe):
