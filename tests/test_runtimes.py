@@ -276,3 +276,33 @@ def test_cli_export_then_track_with_the_export_folder(tmp_path, capsys):
                                np.array([[float(v) for v in b.split(",")] for b in torch_boxes]), atol=0.02)
     with pytest.raises(SystemExit):
         main(["export", "--weights", str(weights), "--out", str(out), "--preset", "mixformerv2-xl"])
+
+
+def test_speed_benchmark_times_the_same_blocks_each_runtime_runs():
+    """benchmarks/speed.py takes the GEMM-peak fraction of the blocks timed alone: for every runtime
+    that timing must run the step's blocks (``step_blocks``), with the runtime's arithmetic."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("speed", SRC.parent / "benchmarks" / "speed.py")
+    speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speed)
+    torch.manual_seed(0)
+    model = build_model(TINY).eval()
+    rng = np.random.default_rng(0)
+    s = rng.standard_normal((2, 3, 64, 64), dtype=np.float32)
+    t = rng.standard_normal((2, 3, 32, 32), dtype=np.float32)
+    with torch.no_grad():
+        x = model.backbone.embed_search(torch.from_numpy(s))
+        want = model.step_blocks(x, model.encode_templates(torch.from_numpy(t), torch.from_numpy(t))).numpy()
+        ref = model.step(torch.from_numpy(s), model.encode_templates(torch.from_numpy(t), torch.from_numpy(t)),
+                         softmax=True)
+    assert want.shape == (2, 4, TINY.embed_dim)
+    torch.testing.assert_close(model._heads(torch.from_numpy(want), True, True)["pred_boxes"], ref["pred_boxes"])
+    for name, tol in (("fp32", 1e-6), ("onnx", 1e-4), ("bf16", 0.1), ("int8", 0.1)):
+        out = speed.blocks_fn(model, make_runtime(model, name), s, t)()
+        got = np.asarray(out[0] if isinstance(out, list) else out.float())
+        assert got.shape == want.shape, name
+        err = np.abs(got - want).max()
+        assert err <= tol * max(1.0, np.abs(want).max()), (name, err)
+        if name in ("bf16", "int8"):
+            assert err > 0, name  # the runtime's own (reduced) arithmetic, not the fp32 model

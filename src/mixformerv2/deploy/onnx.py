@@ -96,20 +96,26 @@ def export_graphs(model, targets: int = 1, opset: int = OPSET, precision: str = 
     s = torch.randn(targets, 3, cfg.search_size, cfg.search_size)
     with torch.no_grad():
         cache = model.encode_templates(t, t)
-    graphs = []
-    for module, args, names, outputs in (
-        (Encoder(model), (t, t), ["template", "online_template"], ["keys", "values"]),
-        (Step(model), (s, cache.keys, cache.values), ["search", "keys", "values"], ["boxes", "probs", "scores"]),
-    ):
-        buffer = io.BytesIO()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation / tracer notes
-            torch.onnx.export(module, args, buffer, dynamo=False, opset_version=opset, input_names=names,
-                              output_names=outputs, do_constant_folding=True)
-        graphs.append(buffer.getvalue())
+    graphs = [
+        export_module(Encoder(model), (t, t), ["template", "online_template"], ["keys", "values"], opset),
+        export_module(Step(model), (s, cache.keys, cache.values), ["search", "keys", "values"],
+                      ["boxes", "probs", "scores"], opset),
+    ]
     _check_graphs(graphs)
     encoder, step = graphs
     return encoder, (quantize_int8(step) if precision == "int8" else step)
+
+
+def export_module(module, args: tuple, input_names: list[str], output_names: list[str], opset: int = OPSET) -> bytes:
+    """``module`` traced on ``args`` as an ONNX graph (bytes) with static shapes and named positional inputs."""
+    import torch
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation / tracer notes
+        torch.onnx.export(module, args, buffer, dynamo=False, opset_version=opset, input_names=input_names,
+                          output_names=output_names, do_constant_folding=True)
+    return buffer.getvalue()
 
 
 def quantize_int8(graph: bytes) -> bytes:
@@ -202,12 +208,13 @@ class OnnxRuntime:
         self.precision = precision
         self._sessions = sessions
         self._model = model  # set when graphs for other target counts can be exported on demand
-        self._threads = threads
+        self.threads = threads
         self.device = "cpu"
 
     # -- construction ----------------------------------------------------------------------------
     @staticmethod
-    def _session(data: bytes | str, threads: int | None):
+    def session(data: bytes | str, threads: int | None = None):
+        """An onnxruntime CPU session on a graph (bytes or path), with the runtime's settings."""
         ort = _require_onnxruntime()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default (physical cores)
@@ -243,8 +250,8 @@ class OnnxRuntime:
                 raise CheckpointError(f"{path} does not match {META_FILE} (graph and metadata come from different "
                                       "exports, or the file was changed); export again")
             graphs[name] = data
-        runtime = cls(config, {targets: (cls._session(graphs[ENCODER_FILE], threads),
-                                         cls._session(graphs[STEP_FILE], threads))}, threads=threads,
+        runtime = cls(config, {targets: (cls.session(graphs[ENCODER_FILE], threads),
+                                         cls.session(graphs[STEP_FILE], threads))}, threads=threads,
                       precision=precision)
         runtime._check_shapes(targets)
         return runtime
@@ -266,7 +273,7 @@ class OnnxRuntime:
                 raise ConfigError(f"this ONNX export runs {have} target(s) per frame, not {targets}; "
                                   f"export with --targets {targets}")
             encoder, step = export_graphs(self._model, targets, precision=self.precision)
-            self._sessions[targets] = (self._session(encoder, self._threads), self._session(step, self._threads))
+            self._sessions[targets] = (self.session(encoder, self.threads), self.session(step, self.threads))
             self._check_shapes(targets)
         return self._sessions[targets]
 

@@ -143,22 +143,27 @@ class MixFormerV2(nn.Module):
         search = _squeeze5d(search)
         if cache.batch_size != search.shape[0]:
             raise ValueError(f"cache holds {cache.batch_size} targets but {search.shape[0]} search crops were given")
-        bb = self.backbone
-        x = bb.embed_search(search)
-        last = len(bb.blocks) - 1
-        for i, block in enumerate(bb.blocks):
-            q, k, v = block.attn.qkv_heads(block.norm1(x))
-            k = torch.cat([cache.keys[i], k], dim=2)
-            v = torch.cat([cache.values[i], v], dim=2)
-            if i == last and not return_search_features:
-                x, q = x[:, -4:], q[:, :, -4:]  # only the prediction tokens feed the heads
-            x = x + block.attn.proj(block.attn.merge_heads(attend(q, k, v)))
-            x = x + block.mlp(block.norm2(x))
+        x = self.step_blocks(self.backbone.embed_search(search), cache, return_search_features)
         out = self._heads(x[:, -4:], softmax, True)
         if return_search_features:
             s = self.config.feat_sz_s
             out["search_features"] = x[:, :-4].transpose(1, 2).reshape(x.shape[0], -1, s, s)
         return out
+
+    def step_blocks(self, x: Tensor, cache: TemplateCache, all_tokens: bool = False) -> Tensor:
+        """The transformer blocks of a step: embedded search + prediction tokens (B, Ns+4, C) attend
+        to themselves and the cached template keys / values. The last block only updates the four
+        prediction tokens (B, 4, C) unless ``all_tokens``."""
+        last = len(self.backbone.blocks) - 1
+        for i, block in enumerate(self.backbone.blocks):
+            q, k, v = block.attn.qkv_heads(block.norm1(x))
+            k = torch.cat([cache.keys[i], k], dim=2)
+            v = torch.cat([cache.values[i], v], dim=2)
+            if i == last and not all_tokens:
+                x, q = x[:, -4:], q[:, :, -4:]  # only the prediction tokens feed the heads
+            x = x + block.attn.proj(block.attn.merge_heads(attend(q, k, v)))
+            x = x + block.mlp(block.norm2(x))
+        return x
 
     def _heads(self, reg_tokens: Tensor, softmax: bool, run_score_head: bool) -> dict:
         boxes, probs, logits = self.box_head(reg_tokens)
