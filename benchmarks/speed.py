@@ -34,9 +34,10 @@ from mixformerv2.tracking.tracker import Tracker
 
 def measure(
     fns: dict[str, Callable[[], object]], seconds: float, sync: Callable[[], None] = lambda: None,
-    warmup: int = 3, rounds: int = 5,
+    warmup: int = 3, rounds: int = 5, statistic: Callable[[list[float]], float] = statistics.median,
 ) -> dict[str, float]:
-    """Median calls per second of each function, the timing windows interleaved round by round."""
+    """Calls per second of each function (median over rounds, or ``statistic``), the timing windows
+    interleaved round by round."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -50,7 +51,7 @@ def measure(
                 n += 1
                 sync()
             rates[name].append(n / elapsed)
-    return {name: statistics.median(r) for name, r in rates.items()}
+    return {name: statistic(r) for name, r in rates.items()}
 
 
 def peak_kind(runtime: str) -> str:
@@ -58,7 +59,7 @@ def peak_kind(runtime: str) -> str:
     return runtime if runtime in ("bf16", "int8") else "fp32"
 
 
-def gemm_peak(kind: str, seconds: float = 1.0) -> float:
+def gemm_peak(kind: str, seconds: float = 2.0) -> float:
     """Measured GFLOP/s of a large square GEMM of the runtime's matrix type on this machine."""
     n = 1536
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -85,7 +86,8 @@ def gemm_peak(kind: str, seconds: float = 1.0) -> float:
         fn = lambda: session.run(None, feed)  # noqa: E731
     else:
         fn = lambda: a @ b  # noqa: E731
-    rate = measure({"gemm": fn}, seconds, rounds=3)["gemm"]
+    # the best round: a peak is what the machine can do, and a shared VM only ever slows a round down
+    rate = measure({"gemm": fn}, seconds, rounds=5, statistic=max)["gemm"]
     return rate * 2 * n**3 / 1e9
 
 

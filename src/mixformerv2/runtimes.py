@@ -156,7 +156,7 @@ def onnx_available() -> bool:
 
 def resolve_runtime(name: str | None, model, device=None) -> str:
     """The concrete runtime for ``name``; ``auto`` (the default) is onnx on the CPU when it is
-    installed (1.2-1.5x fp32 on 2 cores, same boxes), else fp32."""
+    installed (1.2-1.6x fp32 on 2 cores, same boxes), else fp32."""
     name = (name or DEFAULT_RUNTIME).lower()
     if name != "auto":
         return name
