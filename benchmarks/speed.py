@@ -112,7 +112,7 @@ def blocks_fn(model, runtime, search: np.ndarray, template: np.ndarray) -> Calla
     in a session with the runtime's settings. Their time is what the GEMM-peak fraction is taken of."""
     from mixformerv2.models.mixformerv2 import TemplateCache
 
-    net = getattr(runtime, "model", None) if isinstance(runtime, TorchRuntime) else model
+    net = runtime.model if isinstance(runtime, TorchRuntime) else model  # bf16: the runtime's bf16 copy
     with torch.inference_mode():
         x = net.backbone.embed_search(torch.from_numpy(search))
         cache = net.encode_templates(torch.from_numpy(template), torch.from_numpy(template))
