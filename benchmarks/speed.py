@@ -131,8 +131,7 @@ def blocks_fn(model, runtime, search: np.ndarray, template: np.ndarray) -> Calla
             return self.net.step_blocks(x, TemplateCache(keys, values))
 
     with torch.no_grad():
-        graph = export_module(Blocks(model.float().eval()), (x, cache.keys, cache.values), ["x", "keys", "values"],
-                              ["tokens"])
+        graph = export_module(Blocks(model), (x, cache.keys, cache.values), ["x", "keys", "values"], ["tokens"])
     if runtime.precision == "int8":
         graph = quantize_int8(graph)
     session = OnnxRuntime.session(graph, runtime.threads)
