@@ -1,7 +1,8 @@
 """Checkpoint I/O: official ``.pth.tar`` files (state dict under ``net``) and our safetensors format.
 
 Official files are read with ``torch.load(weights_only=True)``: pickled code is never executed.
-Our own format is a safetensors file whose metadata embeds the model config.
+Our own format is a safetensors file whose metadata embeds the model config; the trainer's
+checkpoints (``epoch_*.pt``) load too, with the model config of their run.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..fileio import atomic_target
 from .mixformerv2 import MixFormerV2
 
 FORMAT_TAG = "mixformerv2"
+TRAINING_FORMAT = "mixformerv2-train"  # the trainer's checkpoints (epoch_*.pt): model, optimiser, run config
 _WRAPPER_KEYS = ("net", "state_dict", "model")
 _LIST_LIMIT = 8
 
@@ -34,7 +36,8 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, Tensor], ModelCo
         raise CheckpointError(f"checkpoint is empty (0 bytes): {path}")
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
-    return _strip_prefix(_read_torch(path)), None
+    state, config = _read_torch(path)
+    return _strip_prefix(state), config
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], ModelConfig | None]:
@@ -68,7 +71,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {exc}") from None
 
 
-def _read_torch(path: Path) -> dict[str, Tensor]:
+def _read_torch(path: Path) -> tuple[dict[str, Tensor], ModelConfig | None]:
+    """The state dict of a torch file and, for our training checkpoints, the model config they record."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -88,6 +92,13 @@ def _read_torch(path: Path) -> dict[str, Tensor]:
         raise CheckpointError(
             f"cannot read checkpoint {path} (truncated, corrupt or not a PyTorch file?): {type(exc).__name__}: {exc}"
         ) from None
+    config = None
+    if isinstance(obj, Mapping) and obj.get("format") == TRAINING_FORMAT:
+        # the architecture cannot be read off the shapes alone (e.g. the number of heads)
+        try:
+            config = ModelConfig.from_dict(obj["config"]["model"])
+        except (ConfigError, KeyError, TypeError):
+            config = None  # a MixViT teacher's run: its tensors, no student config
     if isinstance(obj, Mapping):
         for key in _WRAPPER_KEYS:
             if key in obj and isinstance(obj[key], Mapping):
@@ -95,7 +106,7 @@ def _read_torch(path: Path) -> dict[str, Tensor]:
                 break
     if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
         raise CheckpointError(f"{path} holds no state dict (expected tensors, optionally under 'net')")
-    return dict(obj)
+    return dict(obj), config
 
 
 # What torch's weights-only unpickler says when it meets a class/function reference (pickled code);
