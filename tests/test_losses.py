@@ -10,6 +10,7 @@ import torch
 from mixformerv2 import ModelConfig, build_model
 from mixformerv2.training.losses import (
     box_losses,
+    center_loss,
     ciou_loss,
     complete_iou,
     cxcywh_to_xyxy,
@@ -160,6 +161,31 @@ def test_box_losses_convert_clamp_and_weigh():
     assert giou_total.item() == pytest.approx(giou_loss(pred_xyxy, gt_xyxy)[0].item())
     with pytest.raises(ValueError):
         box_losses(pred, gt, iou_type="diou")
+
+
+def test_center_loss_is_lowest_at_the_centre_token_and_weighted():
+    side = 8
+    gt = torch.tensor([[0.25, 0.55, 0.125, 0.2]])  # centre (0.3125, 0.65): token column 2, row 5
+    def logits_at(row, col):
+        z = torch.full((1, side * side), -5.0)
+        z[0, row * side + col] = 5.0
+        return z
+    at_centre = center_loss(logits_at(5, 2), gt)
+    assert at_centre < center_loss(logits_at(5, 3), gt) < center_loss(logits_at(1, 6), gt)
+    # the optimum is the Gaussian target itself: its loss is its entropy, below any peaked guess
+    z = torch.zeros(1, side * side, requires_grad=True)
+    opt = torch.optim.Adam([z], lr=0.1)
+    for _ in range(300):
+        opt.zero_grad()
+        center_loss(z, gt).backward()
+        opt.step()
+    p = z.detach().softmax(-1).reshape(side, side)
+    assert divmod(int(p.argmax()), side) == (5, 2) and float(p.max()) < 0.5  # soft, sigma = 1 token
+    both = torch.cat([logits_at(5, 2), logits_at(0, 0)])
+    gts = torch.cat([gt, gt])
+    assert center_loss(both, gts, weight=torch.tensor([1.0, 0.0])) == pytest.approx(float(at_centre))
+    with pytest.raises(ValueError, match="square token grid"):
+        center_loss(torch.zeros(1, 10), gt)
 
 
 def test_score_loss_is_bce_with_logits():

@@ -99,6 +99,22 @@ def test_official_5d_inputs_and_box_conventions():
     torch.testing.assert_close(logits.softmax(-1), probs)
 
 
+@pytest.mark.parametrize("layer", [0, -2, -1])
+def test_search_tokens_of_a_block_are_its_output_and_change_nothing_else(layer):
+    cfg = ModelConfig(embed_dim=32, depth=3, num_heads=2, mlp_ratio=2, template_size=32, search_size=64, feat_sz=16)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    t, ot, s = _inputs(cfg, 2)
+    with torch.no_grad():
+        full = model(t, ot, s)
+        out = model(t, ot, s, features=False, search_tokens_of=layer)
+    nt = 2 * cfg.num_template_tokens
+    want = full["distill_feat_list"][layer][:, nt : nt + cfg.num_search_tokens]
+    torch.testing.assert_close(out["search_tokens"], want, rtol=0, atol=1e-6)
+    torch.testing.assert_close(out["pred_boxes"], full["pred_boxes"], rtol=0, atol=1e-6)
+    assert "search_tokens" not in full and "distill_feat_list" not in out
+
+
 def test_forward_without_features_gives_the_same_heads_and_gradients():
     """features=False computes only the prediction tokens in the last block (training speed)."""
     from mixformerv2 import ModelConfig, build_model

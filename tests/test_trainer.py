@@ -210,6 +210,46 @@ def test_exact_resume_matches_uninterrupted_run(tmp_path):
     assert {r["lr"] for r in want} == {"0.001"}
 
 
+def test_center_head_trains_resumes_exactly_and_stays_out_of_the_model(tmp_path):
+    make_trainer(tmp_path / "full", epochs=2, center_weight=1.0).fit()
+    make_trainer(tmp_path / "split", epochs=1, center_weight=1.0).fit()
+    make_trainer(tmp_path / "split", epochs=2, center_weight=1.0, resume=True).fit()
+    want = loss_rows(tmp_path / "full" / "log.csv")
+    assert loss_rows(tmp_path / "split" / "log.csv") == want  # the head's weights and moments resumed too
+    plain = loss_rows(make_trainer(tmp_path / "plain", epochs=2).fit().out_dir / "log.csv")
+    assert [r["loss"] for r in plain] != [r["loss"] for r in want]  # the centre loss is part of the loss
+    assert [r["iou"] for r in plain][0] == [r["iou"] for r in want][0]  # same first step, same boxes
+
+    heads = [load_training_checkpoint(tmp_path / "full" / "checkpoints" / f"epoch_000{e}.pt")["center_head"]
+             for e in (1, 2)]
+    assert set(heads[0]) == {"weight", "bias"} and not torch.equal(heads[0]["weight"], heads[1]["weight"])  # trained
+    saved = load_checkpoint(tmp_path / "full" / "model.safetensors").state_dict()
+    assert saved.keys() == build_model(TINY).state_dict().keys()  # the head is training-only
+
+
+def test_training_checkpoints_load_as_the_model_of_their_run(tmp_path):
+    """An epoch checkpoint evaluates as the model it holds: the run's config, not one guessed from
+    the shapes (which cannot tell the number of heads)."""
+    cfg = TINY.replace(num_heads=4)
+    make_trainer(tmp_path / "run", model_cfg=cfg, epochs=1).fit()
+    model = load_checkpoint(tmp_path / "run" / "checkpoints" / "epoch_0001.pt")
+    assert model.config == cfg
+    saved = load_checkpoint(tmp_path / "run" / "model.safetensors").state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+
+
+def test_center_head_settings_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="center_layer 2 is not a block of this 2-block model"):
+        make_trainer(tmp_path / "a", center_weight=1.0, center_layer=2).fit()
+    with pytest.raises(ConfigError, match="center_weight supervises the box stages"):
+        make_trainer(tmp_path / "b", FakeTrackingData(negatives=True), stage="score", center_weight=1.0).fit()
+    with pytest.raises(ConfigError, match="center_layer must be a block index"):
+        TrainConfig(center_layer=1.5)
+    with pytest.raises(ConfigError, match="center_weight must be a non-negative number"):
+        TrainConfig(center_weight=-1.0)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before writing anything
+
+
 def test_checkpoints_hold_training_state_and_keep_the_last_k(tmp_path):
     make_trainer(tmp_path / "r", epochs=3, keep_checkpoints=2, lr_drop_epoch=1).fit()
     ckpts = tmp_path / "r" / "checkpoints"
@@ -326,7 +366,7 @@ from mixformerv2.training.trainer import Trainer, TrainConfig
 out, seen_dir = sys.argv[1], sys.argv[2]
 torch.manual_seed(0)
 data = FakeTrackingData(n=16, record=True)
-cfg = TrainConfig(epochs=1, batch_size=2, lr=1e-3, workers=0, log_every=1, seed=3)
+cfg = TrainConfig(epochs=1, batch_size=2, lr=1e-3, workers=0, log_every=1, seed=3, center_weight=1.0)
 Trainer(build_model(TINY), data, cfg, out, device="cpu", progress=False, data_config={{"fake": 16}}).fit()
 rank = int(os.environ["RANK"])
 with open(os.path.join(seen_dir, f"seen_{{rank}}.json"), "w") as f:
@@ -359,9 +399,10 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert len(s0) == len(s1) == 8 and not (s0 & s1) and s0 | s1 == set(range(16))
     assert int(rows[-1]["step"]) == 4 and sum(int(r["resampled"]) for r in rows) == sum(i % 3 == 0 for i in range(16))
 
-    # DDP averages gradients: the same as one process with the global batch, up to rounding
+    # DDP averages gradients (the training-only centre head's too): the same as one process with the
+    # global batch, up to rounding
     single = make_trainer(tmp_path / "single", FakeTrackingData(n=16), epochs=1, batch_size=4, seed=3)
-    single.config = TrainConfig(epochs=1, batch_size=4, lr=1e-3, workers=0, log_every=1, seed=3)
+    single.config = TrainConfig(epochs=1, batch_size=4, lr=1e-3, workers=0, log_every=1, seed=3, center_weight=1.0)
     single.fit()
     ref = read_log(tmp_path / "single" / "log.csv")
     for a, b in zip(rows, ref):

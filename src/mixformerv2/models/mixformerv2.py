@@ -91,6 +91,7 @@ class MixFormerV2(nn.Module):
         run_score_head: bool = True,
         layer_gammas: Sequence[float] | None = None,
         features: bool = True,
+        search_tokens_of: int | None = None,
     ) -> dict:
         """Full forward over the whole token sequence, as the official ``MixFormer.forward``.
 
@@ -100,7 +101,8 @@ class MixFormerV2(nn.Module):
         ``layer_gammas[i]`` scales block i's residual branches (progressive depth pruning).
         ``features=False``: no ``distill_feat_list``, and the last block computes the four
         prediction tokens only (the heads' inputs are the same; training without feature
-        mimicking saves that block's other work).
+        mimicking saves that block's other work). ``search_tokens_of=i``: also ``search_tokens``,
+        block i's output for the search tokens (B, Ns, C) (training-only dense supervision).
         """
         template, online_template, search = (_squeeze5d(t) for t in (template, online_template, search))
         bb = self.backbone
@@ -108,11 +110,17 @@ class MixFormerV2(nn.Module):
         nt = 2 * self.config.num_template_tokens
         feats = []
         last = len(bb.blocks) - 1
+        if search_tokens_of is not None:
+            search_tokens_of = range(len(bb.blocks))[search_tokens_of]  # negative: from the end
+        out = {}
         for i, block in enumerate(bb.blocks):
             gamma = 1.0 if layer_gammas is None else float(layer_gammas[i])
-            x = block(x, nt, gamma, last=4 if (i == last and not features) else None)
+            whole = features or i != last or i == search_tokens_of
+            x = block(x, nt, gamma, last=None if whole else 4)
             feats.append(x)
-        out = self._heads(x[:, -4:], softmax, run_score_head)
+            if i == search_tokens_of:
+                out["search_tokens"] = x[:, nt:-4]
+        out.update(self._heads(x[:, -4:], softmax, run_score_head))
         if features:
             out["distill_feat_list"] = feats
         return out

@@ -204,3 +204,26 @@ def edge_distribution_loss(logits: dict[str, Tensor], gt_xywh: Tensor, weight: T
         terms.append(nll)
     per_box = torch.stack(terms).mean(0)
     return _weighted_mean(per_box, weight)
+
+
+def center_loss(logits: Tensor, gt_xywh: Tensor, sigma: float = 1.0, weight: Tensor | None = None) -> Tensor:
+    """Dense supervision of the search tokens: which token holds the target's centre.
+
+    ``logits`` (B, S*S): one logit per search token (row-major patch grid). The target is a
+    Gaussian of ``sigma`` tokens around the GT centre, normalised over the grid; the loss is the
+    cross-entropy of the softmax over all tokens to it. Not an official loss: trained from
+    scratch, a small student learns to localise much sooner with it (training-only head, see
+    ``TrainConfig.center_weight``).
+    """
+    side = math.isqrt(logits.shape[-1])
+    if side * side != logits.shape[-1]:
+        raise ValueError(f"center_loss needs a square token grid (got {logits.shape[-1]} logits)")
+    gt = gt_xywh.float().reshape(-1, 4)
+    centre = (gt[:, :2] + gt[:, 2:] / 2).clamp(0.0, 1.0) * side  # (B, 2) x, y in token units
+    grid = torch.arange(side, device=logits.device, dtype=torch.float32) + 0.5
+    gx = torch.exp(-((grid - centre[:, :1]) ** 2) / (2 * sigma**2))  # (B, side)
+    gy = torch.exp(-((grid - centre[:, 1:]) ** 2) / (2 * sigma**2))
+    target = (gy[:, :, None] * gx[:, None, :]).reshape(len(gt), -1)
+    target = target / target.sum(-1, keepdim=True).clamp_min(1e-12)
+    per_box = -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1)
+    return _weighted_mean(per_box, weight)

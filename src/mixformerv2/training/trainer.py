@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import CheckpointError, ConfigError, MixFormerError
-from ..models.checkpoints import save_checkpoint
+from ..models.checkpoints import TRAINING_FORMAT, save_checkpoint
 from ..models.mixformerv2 import MixFormerV2
 from ..fileio import atomic_target, atomic_write, atomic_write_text
 from .distill import (
@@ -53,10 +53,10 @@ from .distill import (
     run_teacher,
     student_forward_kwargs,
 )
-from .losses import box_losses, edge_distribution_loss, score_loss
+from .losses import box_losses, center_loss, edge_distribution_loss, score_loss
 from .pruning import gamma_schedule, layer_gammas
 
-CHECKPOINT_FORMAT = "mixformerv2-train"
+CHECKPOINT_FORMAT = TRAINING_FORMAT
 CHECKPOINT_VERSION = 1
 STAGES = ("gt", "dense_to_sparse", "deep_to_shallow", "score")
 IOU_TYPES = ("ciou", "giou")
@@ -97,6 +97,9 @@ class TrainConfig:
     (feature mimicking, official 0.2) on ``distill_layers_student`` / ``_teacher`` pairs,
     ``remove_layers`` faded out by gamma over ``gamma_epochs`` (``gamma_official``: the official
     off-by-one schedule) and frozen.
+
+    ``center_weight`` > 0 adds a training-only centre head on block ``center_layer``'s search tokens
+    (:class:`CenterSupervised`, :func:`.losses.center_loss`); the saved model does not contain it.
     """
 
     epochs: int = 40
@@ -115,6 +118,8 @@ class TrainConfig:
     iou_weight: float = 2.0
     l1_weight: float = 5.0
     dfl_weight: float = 0.0  # edge-distribution loss (not official; helps training from scratch)
+    center_weight: float = 0.0  # training-only centre head on the search tokens (not official; see CenterSupervised)
+    center_layer: int = -2  # the block whose search tokens it supervises (negative: from the end)
     score_weight: float = 1.0
     log_every: int = 50
     keep_checkpoints: int = 3
@@ -151,6 +156,8 @@ class TrainConfig:
             v = getattr(self, name)
             if not _is_int(v) or v < 1:
                 problems.append(f"{name} must be a positive integer (got {v!r})")
+        if not _is_int(self.center_layer):
+            problems.append(f"center_layer must be a block index (got {self.center_layer!r})")
         for name in ("workers", "seed", "keep_checkpoints"):
             v = getattr(self, name)
             if not _is_int(v) or (v < 0 and name != "keep_checkpoints"):
@@ -193,7 +200,7 @@ class TrainConfig:
 
 
 _FLOAT_KEYS = ("lr", "backbone_lr_mult", "weight_decay", "lr_drop_gamma", "grad_clip", "iou_weight", "l1_weight",
-               "dfl_weight", "score_weight", "distill_weight", "feat_weight")
+               "dfl_weight", "center_weight", "score_weight", "distill_weight", "feat_weight")
 
 
 def _is_int(v: Any) -> bool:
@@ -519,6 +526,25 @@ class _Window:
         return means, self.samples * info.world_size / seconds, int(round(values[-1]))
 
 
+class CenterSupervised(nn.Module):
+    """The student plus a training-only centre head: one logit per search token of block ``layer``.
+
+    What the optimiser and DistributedDataParallel see when ``center_weight`` > 0, so the head's
+    gradients are averaged across processes like the model's; the saved model is ``.model`` alone.
+    """
+
+    def __init__(self, model: MixFormerV2, layer: int) -> None:
+        super().__init__()
+        self.model = model
+        self.layer = layer
+        self.center_head = nn.Linear(model.config.embed_dim, 1)
+
+    def forward(self, *args: Any, **kwargs: Any) -> dict:
+        out = self.model(*args, search_tokens_of=self.layer, **kwargs)
+        out["center_logits"] = self.center_head(out.pop("search_tokens")).squeeze(-1)  # (B, Ns)
+        return out
+
+
 # ------------------------------------------------------------------------------------------------
 # the trainer
 # ------------------------------------------------------------------------------------------------
@@ -578,6 +604,7 @@ class Trainer:
         self.dist: DistInfo | None = None
         self.teacher: nn.Module | None = None
         self.gamma: float | None = None  # gate of the layers being removed, this epoch
+        self.center: CenterSupervised | None = None
 
     # -- configuration identity --------------------------------------------------------------------
     def run_config(self) -> dict[str, Any]:
@@ -633,9 +660,12 @@ class Trainer:
         if teacher_cfg is not None:
             self.teacher = load_teacher_model(cfg.stage, cfg.teacher, cfg.teacher_model, device=self.device)
         configure_trainable(model, cfg.stage, cfg.remove_layers)
-        model.to(self.device)
-        model.train()
-        self.optimizer, self.scheduler = build_optimizer(model, cfg)
+        trained: nn.Module = model
+        if cfg.center_weight > 0:
+            self.center = trained = CenterSupervised(model, cfg.center_layer)
+        trained.to(self.device)
+        trained.train()
+        self.optimizer, self.scheduler = build_optimizer(trained, cfg)
         self.trainable = [p for g in self.optimizer.param_groups for p in g["params"]]
         start_epoch, resumed_from = 1, None
         if checkpoint is not None:
@@ -644,10 +674,10 @@ class Trainer:
             start_epoch = self.epoch + 1
             if info.is_main:
                 print(f"resuming from {resumed_from} (epoch {self.epoch}, step {self.global_step})")
-        self.net: nn.Module = model
+        self.net: nn.Module = trained
         if info.enabled:
             self.net = nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+                trained, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
 
         dataset = self._dataset
@@ -689,8 +719,14 @@ class Trainer:
             self.dist = distributed_env()
         if cfg.stage == "score" and getattr(self.model, "score_head", None) is None:
             raise ConfigError("stage 'score' needs a model with a score head (model config score_head: true)")
-        if isinstance(self.model, MixViT) and (cfg.stage != "gt" or cfg.dfl_weight > 0):
-            raise ConfigError("a MixViT (teacher) model trains with stage 'gt' and dfl_weight 0 only")
+        if isinstance(self.model, MixViT) and (cfg.stage != "gt" or cfg.dfl_weight > 0 or cfg.center_weight > 0):
+            raise ConfigError("a MixViT (teacher) model trains with stage 'gt', dfl_weight 0 and center_weight 0 only")
+        if cfg.center_weight > 0:
+            depth = self.model.config.depth
+            if cfg.stage == "score":
+                raise ConfigError("center_weight supervises the box stages; set it to 0 for stage 'score'")
+            if not -depth <= cfg.center_layer < depth:
+                raise ConfigError(f"center_layer {cfg.center_layer} is not a block of this {depth}-block model")
         teacher_cfg = teacher_config(cfg.stage, cfg.teacher, cfg.teacher_model) if cfg.teacher else None
         check_distillation(self.model.config, teacher_cfg, cfg)
         return teacher_cfg
@@ -820,6 +856,8 @@ class Trainer:
     # -- state ------------------------------------------------------------------------------------------
     def _restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
+        if self.center is not None:
+            self.center.center_head.load_state_dict(state["center_head"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = int(state["epoch"])
@@ -844,6 +882,8 @@ class Trainer:
                 "epoch": epoch,
                 "global_step": self.global_step,
                 "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                **({"center_head": {k: v.detach().cpu() for k, v in self.center.center_head.state_dict().items()}}
+                   if self.center is not None else {}),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "rng": rngs,
@@ -953,6 +993,10 @@ class Trainer:
                 ld = edge_distribution_loss(logits, anno, weight=positive)
                 loss = loss + cfg.dfl_weight * ld
                 parts["loss_dfl"] = ld.detach()
+            if cfg.center_weight > 0:
+                lc = center_loss(out["center_logits"], anno, weight=positive)
+                loss = loss + cfg.center_weight * lc
+                parts["loss_center"] = lc.detach()
             if teacher_out is not None:
                 distilled = distillation_losses(cfg.stage, out, teacher_out, self.teacher,
                                                 cfg.distill_layers_student, cfg.distill_layers_teacher)
