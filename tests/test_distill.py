@@ -81,8 +81,9 @@ def test_teacher_gt_and_score_stages_loss_decreases_on_a_fixed_batch(tmp_path):
     trainer.fit()
     first, last = _first_last(read_log(tmp_path / "teacher" / "log.csv"), "loss")
     assert last < 0.8 * first
-    with pytest.raises(ConfigError, match="MixViT .* stage 'gt' and dfl_weight 0 only"):
-        _trainer(tmp_path / "never", MixViT(TEACHER), dfl_weight=1.0).fit()
+    for extra in ({"dfl_weight": 1.0}, {"center_weight": 1.0}):
+        with pytest.raises(ConfigError, match="MixViT .* stage 'gt', dfl_weight 0 and center_weight 0 only"):
+            _trainer(tmp_path / "never", MixViT(TEACHER), **extra).fit()
 
     class FixedWithNegatives(FixedBatch):
         def __getitem__(self, index):
