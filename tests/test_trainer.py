@@ -216,6 +216,9 @@ def test_center_head_trains_resumes_exactly_and_stays_out_of_the_model(tmp_path)
     make_trainer(tmp_path / "split", epochs=2, center_weight=1.0, resume=True).fit()
     want = loss_rows(tmp_path / "full" / "log.csv")
     assert loss_rows(tmp_path / "split" / "log.csv") == want  # the head's weights and moments resumed too
+    for r in want:  # logged beside the box losses, and part of the total
+        assert float(r["loss_center"]) > 0 and float(r["loss"]) == pytest.approx(
+            2.0 * float(r["loss_iou"]) + 5.0 * float(r["loss_l1"]) + float(r["loss_center"]), rel=1e-5)
     plain = loss_rows(make_trainer(tmp_path / "plain", epochs=2).fit().out_dir / "log.csv")
     assert [r["loss"] for r in plain] != [r["loss"] for r in want]  # the centre loss is part of the loss
     assert [r["iou"] for r in plain][0] == [r["iou"] for r in want][0]  # same first step, same boxes
@@ -429,9 +432,28 @@ def test_csv_columns_and_values(tmp_path):
     for r in rows:
         assert float(r["loss"]) == pytest.approx(2.0 * float(r["loss_iou"]) + 5.0 * float(r["loss_l1"]), rel=1e-6)
         assert 0.0 <= float(r["iou"]) <= 1.0 and float(r["grad_norm"]) > 0 and float(r["samples_per_s"]) > 0
-        assert r["loss_score"] == "" and float(r["lr_backbone"]) == pytest.approx(float(r["lr"]) * 0.1)
+        assert r["loss_score"] == r["loss_dfl"] == r["loss_center"] == ""  # not trained: empty, not 0
+        assert float(r["lr_backbone"]) == pytest.approx(float(r["lr"]) * 0.1)
     # corrupt/invalid draws the sampler reported, summed per window: 8 of the 24 items per epoch
     assert sum(int(r["resampled"]) for r in rows[:2]) == 8 and sum(int(r["resampled"]) for r in rows[2:]) == 8
+
+
+def test_resuming_a_log_with_older_columns_rewrites_it_keeping_its_values(tmp_path):
+    import csv
+
+    make_trainer(tmp_path / "r", epochs=1, log_every=3).fit()
+    path = tmp_path / "r" / "log.csv"
+    rows = read_log(path)
+    old = [c for c in CSV_COLUMNS if c not in ("loss_dfl", "loss_center")]  # the columns before they existed
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=old, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    make_trainer(tmp_path / "r", epochs=2, log_every=3, resume=True).fit()
+    assert path.read_text().splitlines()[0].split(",") == list(CSV_COLUMNS)
+    after = read_log(path)
+    assert [r["epoch"] for r in after] == ["1", "1", "2", "2"] and None not in after[-1]
+    assert [{k: r[k] for k in old} for r in after[:2]] == [{k: r[k] for k in old} for r in rows]
 
 
 def test_tensorboard_is_optional(tmp_path, monkeypatch):

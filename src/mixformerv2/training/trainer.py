@@ -65,10 +65,11 @@ FIXED_PARAMETERS = ("backbone.pos_embed_s", "backbone.pos_embed_t")
 # Settings that may change when resuming without changing the result of the finished epochs.
 RESUMABLE_KEYS = ("train.epochs", "train.workers", "train.log_every", "train.keep_checkpoints", "train.init_weights")
 CSV_COLUMNS = (
-    "epoch", "iter", "step", "loss", "loss_iou", "loss_l1", "iou", "loss_score", "loss_distill", "loss_feat",
-    "gamma", "grad_norm", "lr", "lr_backbone", "samples_per_s", "resampled",
+    "epoch", "iter", "step", "loss", "loss_iou", "loss_l1", "iou", "loss_dfl", "loss_center", "loss_score",
+    "loss_distill", "loss_feat", "gamma", "grad_norm", "lr", "lr_backbone", "samples_per_s", "resampled",
 )
-_METRICS = ("loss", "loss_iou", "loss_l1", "iou", "loss_score", "loss_distill", "loss_feat", "grad_norm")
+_METRICS = ("loss", "loss_iou", "loss_l1", "iou", "loss_dfl", "loss_center", "loss_score", "loss_distill", "loss_feat",
+            "grad_norm")
 _EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
 _TMP_FILE = re.compile(r"^\.(epoch_\d+\.pt|last\.pt|run_config\.json|log\.csv)\..*\.tmp$")
 
@@ -835,8 +836,10 @@ class Trainer:
             return
         rows = read_log(self.log_path)
         keep = [r for r in rows if r.get("epoch", "").isdigit() and int(r["epoch"]) <= epochs_done]
-        if len(keep) == len(rows):
-            return
+        with open(self.log_path, newline="") as f:
+            header = next(csv.reader(f), [])
+        if len(keep) == len(rows) and tuple(header) == CSV_COLUMNS:
+            return  # (a log written by an older version gets today's columns, its values kept)
 
         def write(f):
             w = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
@@ -1046,6 +1049,10 @@ class Trainer:
         }
         if self.config.stage != "score":
             row["loss_score"] = None
+        if self.config.stage == "score" or self.config.dfl_weight <= 0:
+            row["loss_dfl"] = None
+        if self.config.stage == "score" or self.config.center_weight <= 0:
+            row["loss_center"] = None
         if self.teacher is None:
             row["loss_distill"] = None
         if not self.config.distill_layers_student:
