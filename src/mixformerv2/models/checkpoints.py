@@ -98,7 +98,7 @@ def _read_torch(path: Path) -> tuple[dict[str, Tensor], ModelConfig | None]:
         try:
             config = ModelConfig.from_dict(obj["config"]["model"])
         except (ConfigError, KeyError, TypeError):
-            config = None  # a MixViT teacher's run: its tensors, no student config
+            pass  # a MixViT teacher's run: its tensors, no student config
     if isinstance(obj, Mapping):
         for key in _WRAPPER_KEYS:
             if key in obj and isinstance(obj[key], Mapping):

@@ -56,7 +56,6 @@ from .distill import (
 from .losses import box_losses, center_loss, edge_distribution_loss, score_loss
 from .pruning import gamma_schedule, layer_gammas
 
-CHECKPOINT_FORMAT = TRAINING_FORMAT
 CHECKPOINT_VERSION = 1
 STAGES = ("gt", "dense_to_sparse", "deep_to_shallow", "score")
 IOU_TYPES = ("ciou", "giou")
@@ -370,7 +369,7 @@ def load_training_checkpoint(path: str | os.PathLike) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated / corrupt files raise many kinds of errors
         raise CheckpointError(f"cannot read training checkpoint {path}: {type(exc).__name__}: {exc}") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(state, dict) or state.get("format") != TRAINING_FORMAT:
         raise CheckpointError(f"{path} is not a mixformerv2 training checkpoint")
     missing = [k for k in ("model", "optimizer", "scheduler", "epoch", "global_step", "config") if k not in state]
     if missing:
@@ -834,11 +833,12 @@ class Trainer:
         """Keep the rows of completed (checkpointed) epochs: a resumed run appends after them."""
         if not self.log_path.is_file():
             return
-        rows = read_log(self.log_path)
-        keep = [r for r in rows if r.get("epoch", "").isdigit() and int(r["epoch"]) <= epochs_done]
         with open(self.log_path, newline="") as f:
-            header = next(csv.reader(f), [])
-        if len(keep) == len(rows) and tuple(header) == CSV_COLUMNS:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = tuple(reader.fieldnames or ())
+        keep = [r for r in rows if r.get("epoch", "").isdigit() and int(r["epoch"]) <= epochs_done]
+        if len(keep) == len(rows) and header == CSV_COLUMNS:
             return  # (a log written by an older version gets today's columns, its values kept)
 
         def write(f):
@@ -880,7 +880,7 @@ class Trainer:
         self._barrier()
         if self.dist.is_main:
             state = {
-                "format": CHECKPOINT_FORMAT,
+                "format": TRAINING_FORMAT,
                 "version": CHECKPOINT_VERSION,
                 "epoch": epoch,
                 "global_step": self.global_step,
