@@ -329,3 +329,26 @@ def test_runs_made_before_the_distillation_settings_existed_still_resume():
     assert config_changes(before, now) == []
     changed = {**now, "train": {**now["train"], "distill_weight": 1.0}}
     assert config_changes(before, changed) == ["train.distill_weight"]
+
+
+def test_samples_without_online_template_feed_teachers_and_mixvit_the_template_twice(tmp_path):
+    """A MixViT (student or teacher) has no one-template path: it is given the template twice, so
+    its losses equal those on data that holds the template as online template."""
+    teacher = _saved_teacher(tmp_path / "teacher.safetensors")
+    runs = {}
+    for online in ("same", "none"):
+        data = FixedBatch(n=4, online=online)
+        torch.manual_seed(0)
+        Trainer(MixViT(TEACHER), data, TrainConfig(epochs=2, batch_size=4, workers=0, log_every=1, keep_checkpoints=1),
+                tmp_path / f"mixvit-{online}", progress=False, device="cpu").fit()
+        torch.manual_seed(0)
+        Trainer(build_model(STUDENT), data, TrainConfig(stage="dense_to_sparse", teacher=str(teacher), epochs=2,
+                                                        batch_size=4, workers=0, log_every=1, keep_checkpoints=1),
+                tmp_path / f"d2s-{online}", progress=False, device="cpu").fit()
+        runs[online] = [read_log(tmp_path / f"{run}-{online}" / "log.csv") for run in ("mixvit", "d2s")]
+    for same, none in zip(runs["same"], runs["none"]):
+        assert len(same) == len(none) == 2
+        for a, b in zip(same, none):
+            for k in ("loss", "iou"):
+                assert float(b[k]) == pytest.approx(float(a[k]), rel=1e-4, abs=1e-6), k
+    assert float(runs["none"][1][0]["loss_distill"]) > 0

@@ -167,3 +167,51 @@ def test_bf16_autocast_training_attention_is_explicit_bf16_and_close_to_the_fuse
     out.float().sum().backward()  # gradients flow through the bf16 path
     assert model.backbone.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
     torch.testing.assert_close(out.float(), ref.detach(), rtol=0, atol=0.02)
+
+
+def test_one_template_as_online_template_equals_the_duplicated_pair_and_its_gradients():
+    """online_template=None computes the template tokens once; outputs, features and gradients are
+    those of forward(template, template, ...)."""
+    cfg = ModelConfig(embed_dim=32, depth=3, num_heads=2, mlp_ratio=2, template_size=32, search_size=64, feat_sz=16)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    t, _, s = _inputs(cfg, 2)
+    results = []
+    for online in (t, None):
+        model.zero_grad()
+        out = model(t, online, s, softmax=False, layer_gammas=[1.0, 0.5, 1.0], search_tokens_of=1)
+        (out["pred_boxes"].sum() + out["prob_l"].logsumexp(-1).sum() + out["pred_scores"].sum()
+         + out["search_tokens"].square().mean()).backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append(({k: v.detach() for k, v in out.items() if k != "distill_feat_list"},
+                        [f.detach() for f in out["distill_feat_list"]], grads))
+    (ref, ref_feats, ref_grads), (out, feats, grads) = results
+    assert ref.keys() == out.keys()
+    for k in ref:
+        torch.testing.assert_close(out[k], ref[k], rtol=0, atol=2e-6, msg=k)
+    assert [f.shape for f in feats] == [f.shape for f in ref_feats]
+    for a, b in zip(feats, ref_feats):
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+    assert grads.keys() == ref_grads.keys()
+    for name in ref_grads:
+        torch.testing.assert_close(grads[name], ref_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    # a different online template does change the outputs (the test can fail)
+    other = model(t, t.flip(-1), s)["pred_boxes"]
+    assert (other - model(t, None, s)["pred_boxes"]).abs().max() > 1e-4
+
+
+def test_key_bias_for_template_copies_equals_attention_over_duplicated_keys():
+    from mixformerv2.models.vit import attend, template_copies_bias
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 2, 30, 16, generator=g)
+    kt, vt, ks, vs = (torch.randn(2, 2, n, 16, generator=g) for n in (10, 10, 20, 20))
+    k, v = torch.cat([kt, ks], 2), torch.cat([vt, vs], 2)
+    want = attend(q, torch.cat([kt, kt, ks], 2), torch.cat([vt, vt, vs], 2))
+    assert template_copies_bias(10, 30, 1) is None
+    bias = template_copies_bias(10, 30, 2)
+    torch.testing.assert_close(attend(q, k, v, bias), want, rtol=0, atol=1e-5)
+    assert (attend(q, k, v) - want).abs().max() > 1e-3  # without the bias it differs
+    with torch.autocast("cpu", torch.bfloat16):  # the explicit bf16 training path
+        fast = attend(q, k, v, bias)
+    torch.testing.assert_close(fast.float(), want, rtol=0, atol=0.03)

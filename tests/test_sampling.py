@@ -566,3 +566,27 @@ def test_config_validation():
         ProcessingConfig(flip_prob=-0.1)
     with pytest.raises(ConfigError):
         TrackingSampler([])
+
+
+def test_online_template_from_the_template_gives_no_online_crop(video):
+    """online_template='template': what a model without a score head sees when tracking; the
+    samples hold no online_template (the model reuses the template) and keep everything else."""
+    cfg = SamplerConfig(samples_per_epoch=30, online_template="template")
+    ds = TrackingSampler([video], sampler=cfg, processing=plain(), with_info=True)
+    for i in range(30):
+        out = ds[i]
+        assert set(out) == {"template", "search", "search_anno", "label", "resampled", "info"}
+        base, same = out["info"]["template_ids"]
+        search = out["info"]["search_id"]
+        assert same == base < search
+        assert decode_index(out["template"]) == base and decode_index(out["search"]) == search
+        assert len(out["info"]["crop_flips"]) == 3 and out["info"]["crop_flips"][0] == out["info"]["crop_flips"][1]
+    batch = torch.utils.data.default_collate([ds[i] for i in range(4)])
+    assert "online_template" not in batch and batch["template"].shape == (4, 3, 32, 32)
+
+
+def test_online_template_source_validation():
+    with pytest.raises(ConfigError, match="online_template"):
+        SamplerConfig(online_template="first")
+    with pytest.raises(ConfigError, match="score head"):
+        SamplerConfig(online_template="template", mode="trident_pro", train_score=True)

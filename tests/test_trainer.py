@@ -51,8 +51,9 @@ def _one_thread():
 class FakeTrackingData(torch.utils.data.Dataset):
     """TrackingSampler-like items; each a pure function of (seed, epoch, index)."""
 
-    def __init__(self, n=24, template=32, search=64, seed=0, negatives=False, record=False, crash_at=None):
-        self.n, self.t, self.s, self.seed = n, template, search, seed
+    def __init__(self, n=24, template=32, search=64, seed=0, negatives=False, record=False, crash_at=None,
+                 online="flipped"):
+        self.n, self.t, self.s, self.seed, self.online = n, template, search, seed, online
         self.negatives, self.record, self.crash_at = negatives, record, crash_at
         self.epoch = 0
         self.seen: list[list[int]] = []
@@ -79,7 +80,7 @@ class FakeTrackingData(torch.utils.data.Dataset):
         q = self.t // 4
         template[:, q : 3 * q, q : 3 * q] += 1.0
         label = 0.0 if (self.negatives and index % 4 == 0) else 1.0
-        return {
+        item = {
             "template": template,
             "online_template": template.flip(-1),
             "search": search,
@@ -87,6 +88,11 @@ class FakeTrackingData(torch.utils.data.Dataset):
             "label": torch.tensor(label),
             "resampled": torch.tensor(int(index) % 3 == 0, dtype=torch.int64),
         }
+        if self.online == "same":  # the template given twice
+            item["online_template"] = template.clone()
+        elif self.online == "none":  # as TrackingSampler with online_template='template'
+            del item["online_template"]
+        return item
 
 
 def make_trainer(out, data=None, model_cfg=TINY, **overrides):
@@ -208,6 +214,19 @@ def test_exact_resume_matches_uninterrupted_run(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a)
     # the learning rate dropped after lr_drop_epoch (default 20 > 3 here: unchanged)
     assert {r["lr"] for r in want} == {"0.001"}
+
+
+def test_samples_without_online_template_train_as_the_template_given_twice(tmp_path):
+    """MixFormerV2 encodes the one template once; the losses are those of (template, template)."""
+    runs = {online: loss_rows(make_trainer(tmp_path / online, data=FakeTrackingData(online=online),
+                                           center_weight=1.0).fit().out_dir / "log.csv")
+            for online in ("same", "none", "flipped")}
+    assert len(runs["none"]) == len(runs["same"]) > 0
+    for a, b in zip(runs["none"], runs["same"]):
+        assert a.keys() == b.keys()
+        for k in ("loss", "loss_iou", "loss_l1", "loss_center", "iou", "grad_norm"):
+            assert float(a[k]) == pytest.approx(float(b[k]), rel=1e-4, abs=1e-6), k
+    assert [r["loss"] for r in runs["flipped"]] != [r["loss"] for r in runs["same"]]
 
 
 def test_center_head_trains_resumes_exactly_and_stays_out_of_the_model(tmp_path):

@@ -49,6 +49,7 @@ from .augment import apply_crop, apply_joint, flip_box, roll_crop, roll_joint
 from .sequence import Sequence, SequenceDataset
 
 SAMPLER_MODES = ("causal", "trident_pro")
+ONLINE_TEMPLATE_SOURCES = ("sampled", "template")
 NUM_TEMPLATES = 2  # static template + online (dynamic) template
 NUM_SEARCH = 1
 MIN_VISIBLE = 2 * (NUM_SEARCH + NUM_TEMPLATES)  # a video needs MORE than this many visible frames
@@ -139,6 +140,11 @@ class SamplerConfig:
     train_score: bool = False  # draw negatives (label 0) with p = 1 - pos_prob
     pos_prob: float = 0.5
     max_resample: int = 100  # failed draws for one sample before giving up
+    # 'sampled': the online template is cropped from its own sampled frame (official);
+    # 'template': it is the template crop itself, which is what a model without a score head sees
+    # when tracking (its online template never changes); samples then hold no online_template
+    # and the model computes the template tokens once (one crop and a third of the tokens fewer)
+    online_template: str = "sampled"
 
     def __post_init__(self) -> None:
         if self.mode not in SAMPLER_MODES:
@@ -149,6 +155,12 @@ class SamplerConfig:
             raise ConfigError(f"SamplerConfig.samples_per_epoch must be >= 1, got {self.samples_per_epoch!r}")
         if not 0.0 <= self.pos_prob <= 1.0:
             raise ConfigError(f"SamplerConfig.pos_prob must be in [0, 1], got {self.pos_prob!r}")
+        if self.online_template not in ONLINE_TEMPLATE_SOURCES:
+            raise ConfigError(f"SamplerConfig.online_template must be one of {ONLINE_TEMPLATE_SOURCES}, "
+                              f"got {self.online_template!r}")
+        if self.online_template == "template" and self.train_score:
+            raise ConfigError("SamplerConfig.online_template='template' cannot train the score head "
+                              "(it learns to choose online templates); use 'sampled'")
         if int(self.max_resample) < 1:
             raise ConfigError(f"SamplerConfig.max_resample must be >= 1, got {self.max_resample!r}")
 
@@ -403,6 +415,8 @@ class TrackingSampler(torch.utils.data.Dataset):
             template_ids, search_id = sample_frame_ids(seq.visible, cfg.mode, cfg.max_gap, rng)
         else:
             template_ids, search_id = [0] * NUM_TEMPLATES, 0
+        if cfg.online_template == "template":
+            template_ids = [template_ids[0]] * NUM_TEMPLATES
         frames: dict[tuple[int, int, int], np.ndarray] = {}  # each frame read once per draw
 
         def frame(key: tuple[int, int, int], sequence: Sequence) -> np.ndarray:
@@ -444,6 +458,8 @@ class TrackingSampler(torch.utils.data.Dataset):
             ("online_template", seq, (k, j, template_ids[1]), _box(seq, template_ids[1]), "template"),
             ("search", search_seq, search_key, search_box, "search"),
         ]
+        if cfg.online_template == "template":
+            del crops[1]
         for name, sequence, key, box, kind in crops:
             image, box_j = prepared(key, sequence, box)
             if kind == "template":
@@ -467,6 +483,8 @@ class TrackingSampler(torch.utils.data.Dataset):
             out[name] = tensor
             if name == "search":
                 out["search_anno"] = torch.from_numpy(anno.astype(np.float32))
+        if cfg.online_template == "template":  # no online_template: the model reuses the template
+            crop_flips.insert(1, crop_flips[0])
         out["label"] = torch.tensor(label, dtype=torch.float32)
         if self.with_info:
             out["info"] = {

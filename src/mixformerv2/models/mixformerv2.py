@@ -16,6 +16,7 @@ from .heads import DistributionBoxHead, ScoreHead
 from .vit import Block, PatchEmbed, attend, sincos_pos_embed
 
 EDGE_NAMES = ("l", "r", "t", "b")  # prediction-token order
+NUM_PREDICTION_TOKENS = len(EDGE_NAMES)  # the last tokens of the sequence
 
 
 class TemplateCache(NamedTuple):
@@ -54,17 +55,17 @@ class VisionTransformer(nn.Module):
         self.pos_embed_t = nn.Parameter(
             torch.tensor(sincos_pos_embed(c, cfg.feat_sz_t)).unsqueeze(0), requires_grad=False
         )
-        self.reg_tokens = nn.Parameter(torch.zeros(1, 4, c))
-        self.pos_embed_reg = nn.Parameter(torch.zeros(1, 4, c))
+        self.reg_tokens = nn.Parameter(torch.zeros(1, NUM_PREDICTION_TOKENS, c))
+        self.pos_embed_reg = nn.Parameter(torch.zeros(1, NUM_PREDICTION_TOKENS, c))
         self.patch_embed = PatchEmbed(cfg.patch_size, c)
         self.blocks = nn.ModuleList([Block(c, cfg.num_heads, cfg.mlp_hidden) for _ in range(cfg.depth)])
         nn.init.trunc_normal_(self.reg_tokens, std=0.02)
 
+    def embed_template(self, template: Tensor) -> Tensor:
+        return self.patch_embed(template) + self.pos_embed_t
+
     def embed_templates(self, template: Tensor, online_template: Tensor) -> Tensor:
-        return torch.cat(
-            [self.patch_embed(template) + self.pos_embed_t, self.patch_embed(online_template) + self.pos_embed_t],
-            dim=1,
-        )
+        return torch.cat([self.embed_template(template), self.embed_template(online_template)], dim=1)
 
     def embed_search(self, search: Tensor) -> Tensor:
         reg = (self.reg_tokens + self.pos_embed_reg).expand(search.shape[0], -1, -1)
@@ -85,7 +86,7 @@ class MixFormerV2(nn.Module):
     def forward(
         self,
         template: Tensor,
-        online_template: Tensor,
+        online_template: Tensor | None,
         search: Tensor,
         softmax: bool = True,
         run_score_head: bool = True,
@@ -103,11 +104,19 @@ class MixFormerV2(nn.Module):
         prediction tokens only (the heads' inputs are the same; training without feature
         mimicking saves that block's other work). ``search_tokens_of=i``: also ``search_tokens``,
         block i's output for the search tokens (B, Ns, C) (training-only dense supervision).
+        ``online_template=None``: the online template is ``template`` itself (a tracker without a
+        score head never replaces it). The outputs equal those for ``(template, template)``, but the
+        template tokens are computed once instead of twice.
         """
-        template, online_template, search = (_squeeze5d(t) for t in (template, online_template, search))
+        single = online_template is None
+        template, search = _squeeze5d(template), _squeeze5d(search)
         bb = self.backbone
-        x = torch.cat([bb.embed_templates(template, online_template), bb.embed_search(search)], dim=1)
-        nt = 2 * self.config.num_template_tokens
+        if single:
+            templates, copies = bb.embed_template(template), 2
+        else:
+            templates, copies = bb.embed_templates(template, _squeeze5d(online_template)), 1
+        x = torch.cat([templates, bb.embed_search(search)], dim=1)
+        nt = templates.shape[1]
         feats = []
         last = len(bb.blocks) - 1
         if search_tokens_of is not None:
@@ -116,11 +125,12 @@ class MixFormerV2(nn.Module):
         for i, block in enumerate(bb.blocks):
             gamma = 1.0 if layer_gammas is None else float(layer_gammas[i])
             whole = features or i != last or i == search_tokens_of
-            x = block(x, nt, gamma, last=None if whole else 4)
-            feats.append(x)
+            x = block(x, nt, gamma, last=None if whole else NUM_PREDICTION_TOKENS, template_copies=copies)
+            if features:  # as for (template, template): both copies' tokens
+                feats.append(torch.cat([x[:, :nt], x], dim=1) if single else x)
             if i == search_tokens_of:
-                out["search_tokens"] = x[:, nt:-4]
-        out.update(self._heads(x[:, -4:], softmax, run_score_head))
+                out["search_tokens"] = x[:, nt:-NUM_PREDICTION_TOKENS]
+        out.update(self._heads(x[:, -NUM_PREDICTION_TOKENS:], softmax, run_score_head))
         if features:
             out["distill_feat_list"] = feats
         return out
@@ -152,10 +162,10 @@ class MixFormerV2(nn.Module):
         if cache.batch_size != search.shape[0]:
             raise ValueError(f"cache holds {cache.batch_size} targets but {search.shape[0]} search crops were given")
         x = self.step_blocks(self.backbone.embed_search(search), cache, return_search_features)
-        out = self._heads(x[:, -4:], softmax, True)
+        out = self._heads(x[:, -NUM_PREDICTION_TOKENS:], softmax, True)
         if return_search_features:
             s = self.config.feat_sz_s
-            out["search_features"] = x[:, :-4].transpose(1, 2).reshape(x.shape[0], -1, s, s)
+            out["search_features"] = x[:, :-NUM_PREDICTION_TOKENS].transpose(1, 2).reshape(x.shape[0], -1, s, s)
         return out
 
     def step_blocks(self, x: Tensor, cache: TemplateCache, all_tokens: bool = False) -> Tensor:
@@ -168,7 +178,7 @@ class MixFormerV2(nn.Module):
             k = torch.cat([cache.keys[i], k], dim=2)
             v = torch.cat([cache.values[i], v], dim=2)
             if i == last and not all_tokens:
-                x, q = x[:, -4:], q[:, :, -4:]  # only the prediction tokens feed the heads
+                x, q = x[:, -NUM_PREDICTION_TOKENS:], q[:, :, -NUM_PREDICTION_TOKENS:]  # only the prediction tokens feed the heads
             x = x + block.attn.proj(block.attn.merge_heads(attend(q, k, v)))
             x = x + block.mlp(block.norm2(x))
         return x

@@ -6,6 +6,8 @@ state dicts load without renaming (``patch_embed.proj``, ``blocks.i.attn.qkv`` .
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -49,9 +51,10 @@ def _cpu_bf16_autocast() -> bool:
         return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == torch.bfloat16
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-    """softmax(q k^T / sqrt(head_dim)) v over (B, heads, N, head_dim) tensors.
+def attend(q: Tensor, k: Tensor, v: Tensor, key_bias: Tensor | None = None) -> Tensor:
+    """softmax(q k^T / sqrt(head_dim) + key_bias) v over (B, heads, N, head_dim) tensors.
 
+    ``key_bias`` (1, Nk) is added to every query's logits (see :func:`template_copies_bias`).
     The fused kernel, except under bfloat16 autocast on the CPU (bf16 training): there the fused
     CPU kernel is slower than in float32, and explicit bfloat16 matmuls (softmax computed in float,
     stored in bfloat16) take about 0.6x the float32 time forward + backward (tiny recipe, 2 cores).
@@ -59,8 +62,26 @@ def attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     if q.device.type == "cpu" and _cpu_bf16_autocast():
         q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))
         scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
+        if key_bias is not None:
+            scores = scores + key_bias.to(scores.dtype)
         return scores.softmax(-1) @ v
+    if key_bias is not None:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=key_bias.to(q.dtype))
     return F.scaled_dot_product_attention(q, k, v)
+
+
+def template_copies_bias(num_template_tokens: int, num_tokens: int, copies: int,
+                         device: torch.device | None = None) -> Tensor | None:
+    """Key bias that makes attention over one template equal attention over ``copies`` identical ones.
+
+    Identical keys with identical values are one key counted ``copies`` times in the softmax, i.e.
+    one key whose logit is raised by log(copies). ``None`` for a single copy.
+    """
+    if copies == 1:
+        return None
+    bias = torch.zeros(1, num_tokens, dtype=torch.float32, device=device)
+    bias[:, :num_template_tokens] = math.log(copies)
+    return bias
 
 
 class Mlp(nn.Module):
@@ -98,19 +119,22 @@ class Attention(nn.Module):
         b, h, n, d = x.shape
         return x.transpose(1, 2).reshape(b, n, h * d)
 
-    def forward(self, x: Tensor, num_template_tokens: int, last: int | None = None) -> Tensor:
+    def forward(self, x: Tensor, num_template_tokens: int, last: int | None = None, template_copies: int = 1) -> Tensor:
         """Asymmetric mixed attention over the full sequence.
 
         The first ``num_template_tokens`` tokens attend only to themselves; all later
         tokens (search + prediction tokens) attend to the whole sequence. ``last``: outputs for
         the last ``last`` tokens only (they attend to everything), e.g. the prediction tokens.
+        ``template_copies``: the template tokens stand for that many identical copies of
+        themselves (the same template given as online template), which the later tokens see.
         """
         q, k, v = self.qkv_heads(x)
-        if last is not None:
-            return self.proj(self.merge_heads(attend(q[:, :, -last:], k, v)))
         nt = num_template_tokens
-        out_t = attend(q[:, :, :nt], k[:, :, :nt], v[:, :, :nt])
-        out_s = attend(q[:, :, nt:], k, v)
+        bias = template_copies_bias(nt, k.shape[2], template_copies, k.device)
+        if last is not None:
+            return self.proj(self.merge_heads(attend(q[:, :, -last:], k, v, bias)))
+        out_t = attend(q[:, :, :nt], k[:, :, :nt], v[:, :, :nt])  # copies do not change self-attention
+        out_s = attend(q[:, :, nt:], k, v, bias)
         return self.proj(self.merge_heads(torch.cat([out_t, out_s], dim=2)))
 
 
@@ -124,9 +148,11 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=BACKBONE_LN_EPS)
         self.mlp = Mlp(dim, mlp_hidden)
 
-    def forward(self, x: Tensor, num_template_tokens: int, gamma: float = 1.0, last: int | None = None) -> Tensor:
-        """``last``: compute the outputs of the last ``last`` tokens only (B, last, C)."""
-        attn = self.attn(self.norm1(x), num_template_tokens, last)
+    def forward(self, x: Tensor, num_template_tokens: int, gamma: float = 1.0, last: int | None = None,
+                template_copies: int = 1) -> Tensor:
+        """``last``: compute the outputs of the last ``last`` tokens only (B, last, C);
+        ``template_copies``: see :meth:`Attention.forward`."""
+        attn = self.attn(self.norm1(x), num_template_tokens, last, template_copies)
         if last is not None:
             x = x[:, -last:]
         if gamma == 1.0:

@@ -972,20 +972,24 @@ class Trainer:
         cfg = self.config
         nb = self.device.type == "cuda"
         template = batch["template"].to(self.device, non_blocking=nb)
-        online = batch["online_template"].to(self.device, non_blocking=nb)
+        # samples without an online template (sampler online_template='template') reuse the template:
+        # MixFormerV2 then encodes it once; other networks (MixViT, teachers) are given it twice
+        online = batch["online_template"].to(self.device, non_blocking=nb) if "online_template" in batch else None
+        given = template if online is None else online
+        student_online = online if isinstance(self.model, MixFormerV2) else given
         search = batch["search"].to(self.device, non_blocking=nb)
         anno = batch["search_anno"].to(self.device, non_blocking=nb)
         label = batch["label"].to(self.device, non_blocking=nb).float().flatten()
         if not self._checked_shapes:
-            self._check_shapes(template, online, search)
+            self._check_shapes(template, given, search)
         self.optimizer.zero_grad(set_to_none=True)
         gammas = (layer_gammas(self.model.config.depth, cfg.remove_layers, self.gamma)
                   if self.gamma is not None else None)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            out = self.net(template, online, search,
+            out = self.net(template, student_online, search,
                            **student_forward_kwargs(self.model, cfg.stage, cfg.stage == "score", gammas,
                                                     features=bool(self.teacher is not None and cfg.distill_layers_student)))
-            teacher_out = (run_teacher(cfg.stage, self.teacher, template, online, search)
+            teacher_out = (run_teacher(cfg.stage, self.teacher, template, given, search)
                            if self.teacher is not None else None)
         positive = (label > 0.5).float()
         if cfg.stage != "score":
