@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from .heads import DistributionBoxHead, ScoreHead
-from .vit import Block, PatchEmbed, attend, sincos_pos_embed
+from .vit import Block, PatchEmbed, attend, cached_attention, sincos_pos_embed
 
 EDGE_NAMES = ("l", "r", "t", "b")  # prediction-token order
 NUM_PREDICTION_TOKENS = len(EDGE_NAMES)  # the last tokens of the sequence
@@ -171,15 +171,15 @@ class MixFormerV2(nn.Module):
     def step_blocks(self, x: Tensor, cache: TemplateCache, all_tokens: bool = False) -> Tensor:
         """The transformer blocks of a step: embedded search + prediction tokens (B, Ns+4, C) attend
         to themselves and the cached template keys / values. The last block only updates the four
-        prediction tokens (B, 4, C) unless ``all_tokens``."""
+        prediction tokens (B, 4, C) unless ``all_tokens``. The qkv output is sliced, not reshaped
+        to (B, N, 3, heads, head_dim) and transposed: about 4 % faster as an int8 ONNX graph (S)."""
         last = len(self.backbone.blocks) - 1
         for i, block in enumerate(self.backbone.blocks):
-            q, k, v = block.attn.qkv_heads(block.norm1(x))
-            k = torch.cat([cache.keys[i], k], dim=2)
-            v = torch.cat([cache.values[i], v], dim=2)
+            q, k, v = block.attn.qkv(block.norm1(x)).chunk(3, dim=-1)
             if i == last and not all_tokens:
-                x, q = x[:, -NUM_PREDICTION_TOKENS:], q[:, :, -NUM_PREDICTION_TOKENS:]  # only the prediction tokens feed the heads
-            x = x + block.attn.proj(block.attn.merge_heads(attend(q, k, v)))
+                # only the prediction tokens feed the heads
+                x, q = x[:, -NUM_PREDICTION_TOKENS:], q[:, -NUM_PREDICTION_TOKENS:]
+            x = x + block.attn.proj(cached_attention(q, k, v, cache.keys[i], cache.values[i], block.attn.num_heads))
             x = x + block.mlp(block.norm2(x))
         return x
 

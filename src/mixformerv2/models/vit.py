@@ -84,6 +84,31 @@ def template_copies_bias(num_template_tokens: int, num_tokens: int, copies: int,
     return bias
 
 
+def split_heads(x: Tensor, num_heads: int) -> Tensor:
+    """(B, N, heads * head_dim) -> (B, heads, N, head_dim)."""
+    b, n, c = x.shape
+    return x.view(b, n, num_heads, c // num_heads).transpose(1, 2)
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """(B, heads, N, head_dim) -> (B, N, heads * head_dim)."""
+    b, h, n, d = x.shape
+    return x.transpose(1, 2).reshape(b, n, h * d)
+
+
+def cached_attention(q: Tensor, k: Tensor, v: Tensor, past_keys: Tensor, past_values: Tensor,
+                     num_heads: int) -> Tensor:
+    """Attention of new tokens over cached and new keys: ``q`` (B, Nq, C), ``k`` / ``v`` (B, N, C)
+    packed as the qkv projection gives them, ``past_*`` (B, heads, P, head_dim); returns (B, Nq, C).
+
+    The tracking step's attention (the search and prediction tokens over the template cache and
+    themselves).
+    """
+    k = torch.cat([past_keys, split_heads(k, num_heads)], dim=2)
+    v = torch.cat([past_values, split_heads(v, num_heads)], dim=2)
+    return merge_heads(attend(split_heads(q, num_heads), k, v))
+
+
 class Mlp(nn.Module):
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
@@ -114,10 +139,7 @@ class Attention(nn.Module):
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         return qkv[0], qkv[1], qkv[2]
 
-    @staticmethod
-    def merge_heads(x: Tensor) -> Tensor:
-        b, h, n, d = x.shape
-        return x.transpose(1, 2).reshape(b, n, h * d)
+    merge_heads = staticmethod(merge_heads)
 
     def forward(self, x: Tensor, num_template_tokens: int, last: int | None = None, template_copies: int = 1) -> Tensor:
         """Asymmetric mixed attention over the full sequence.
