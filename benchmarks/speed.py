@@ -4,7 +4,7 @@ For each preset (S, B), each runtime (torch fp32 / bf16, onnxruntime fp32 / int8
 targets (1, 4, 8): frames per second end to end (crop -> box, ``Tracker.track_targets``) and of the
 network step alone; the ratio to the official-style per-frame full forward (fp32, templates
 re-encoded every frame, one target) measured in the same run; and the fraction of this machine's
-measured GEMM peak (for that runtime's matrix type) that the transformer blocks reach: timed alone
+GEMM peak (for that runtime's matrix type, timed beside each row) that the transformer blocks reach: timed alone
 (``step_blocks``, as the runtime runs them: ``peak_fraction``) and over the whole step including
 patch embedding and heads (``peak_fraction_step``, a lower bound).
 Timing windows of the runtimes are interleaved round by round, so that a machine that gets busier
@@ -59,18 +59,19 @@ def peak_kind(runtime: str) -> str:
     return runtime if runtime in ("bf16", "int8") else "fp32"
 
 
-def gemm_peak(kind: str, seconds: float = 2.0) -> float:
-    """Measured GFLOP/s of a large square GEMM of the runtime's matrix type on this machine."""
-    n = 1536
+GEMM_N = 1536  # the square matrix product whose rate is the machine's GEMM peak
+
+
+def gemm_fn(kind: str) -> Callable[[], object]:
+    """One GEMM_N^3 matrix product of the runtime's matrix type, as that runtime computes it."""
+    n = GEMM_N
     a, b = torch.randn(n, n), torch.randn(n, n)
     if kind == "bf16":
         a, b = a.bfloat16(), b.bfloat16()
-        fn = lambda: a @ b  # noqa: E731
-    elif kind == "int8":  # what the int8 runtime runs: onnxruntime's dynamically quantised MatMul
+        return lambda: a @ b
+    if kind == "int8":  # what the int8 runtime runs: onnxruntime's dynamically quantised MatMul
         import onnxruntime as ort
         from onnx import TensorProto, helper, numpy_helper
-
-        from mixformerv2.deploy.onnx import quantize_int8
 
         graph = helper.make_graph(
             [helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm",
@@ -83,12 +84,12 @@ def gemm_peak(kind: str, seconds: float = 2.0) -> float:
         session = ort.InferenceSession(quantize_int8(model.SerializeToString()), options,
                                        providers=["CPUExecutionProvider"])
         feed = {"a": a.numpy()}
-        fn = lambda: session.run(None, feed)  # noqa: E731
-    else:
-        fn = lambda: a @ b  # noqa: E731
-    # the best round: a peak is what the machine can do, and a shared VM only ever slows a round down
-    rate = measure({"gemm": fn}, seconds, rounds=5, statistic=max)["gemm"]
-    return rate * 2 * n**3 / 1e9
+        return lambda: session.run(None, feed)
+    return lambda: a @ b
+
+
+def gemm_gflops(calls_per_second: float) -> float:
+    return calls_per_second * 2 * GEMM_N**3 / 1e9
 
 
 def block_gflops_step(cfg) -> float:
@@ -139,7 +140,7 @@ def blocks_fn(model, runtime, search: np.ndarray, template: np.ndarray) -> Calla
     return lambda: session.run(None, feed)
 
 
-def bench_preset(name: str, runtimes: list[str], targets: list[int], seconds: float, peaks: dict[str, float]) -> list[dict]:
+def bench_preset(name: str, runtimes: list[str], targets: list[int], seconds: float) -> list[dict]:
     cfg = get_preset(name).model
     torch.manual_seed(0)
     model = build_model(cfg).eval()
@@ -150,6 +151,7 @@ def bench_preset(name: str, runtimes: list[str], targets: list[int], seconds: fl
         official = measure({"official": lambda: model(t, t, s, softmax=True, run_score_head=True)}, seconds)["official"]
     blocks = block_gflops_step(cfg)
     frame = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    gemms = {kind: gemm_fn(kind) for kind in sorted(set(map(peak_kind, runtimes)))}
     rows = []
     for n in targets:
         boxes = [(100 + 110 * k, 200 + 20 * (k % 3), 60, 50) for k in range(n)]
@@ -169,13 +171,15 @@ def bench_preset(name: str, runtimes: list[str], targets: list[int], seconds: fl
             blocks_only[rt_name] = blocks_fn(model, rt, search, np.random.default_rng(2).standard_normal(
                 (n, 3, cfg.template_size, cfg.template_size), np.float32))
         end_to_end = measure(trackers, seconds)
-        # steps and blocks alone in one interleaved measurement: their ratio is what the fractions compare
+        # steps, blocks alone and the GEMM peaks in one interleaved measurement: the fractions are
+        # ratios of rates taken side by side, so a shared VM's changing load cancels out
         rates = measure({**{f"step {k}": f for k, f in steps.items()},
-                         **{f"blocks {k}": f for k, f in blocks_only.items()}}, 2 * seconds)
+                         **{f"blocks {k}": f for k, f in blocks_only.items()},
+                         **{f"gemm {k}": f for k, f in gemms.items()}}, 2 * seconds)
         step = {k: rates[f"step {k}"] for k in steps}
         in_blocks = {k: rates[f"blocks {k}"] for k in blocks_only}
         for rt_name in runtimes:
-            peak = peaks[peak_kind(rt_name)]
+            peak = gemm_gflops(rates[f"gemm {peak_kind(rt_name)}"])
             rows.append({
                 "preset": name, "runtime": rt_name, "targets": n,
                 "fps_end_to_end": end_to_end[rt_name], "fps_step": step[rt_name],
@@ -183,6 +187,7 @@ def bench_preset(name: str, runtimes: list[str], targets: list[int], seconds: fl
                 "peak_fraction": blocks * n * in_blocks[rt_name] / peak,
                 "peak_fraction_step": blocks * n * step[rt_name] / peak,
                 "official_style_fps": official,
+                "gemm_peak_gflops": peak,
             })
     return rows
 
@@ -197,27 +202,25 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the rows as JSON objects, one per line")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    # only the peaks the chosen runtimes need (the int8 one needs onnxruntime)
-    peaks = {kind: gemm_peak(kind) for kind in ("fp32", "bf16", "int8") if kind in map(peak_kind, args.runtimes)}
     if not args.json:
-        print(f"torch {torch.__version__}, CPU, {args.threads} threads, random weights; measured GEMM peak (1536^3): "
-              + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
+        print(f"torch {torch.__version__}, CPU, {args.threads} threads, random weights; GEMM peak: a {GEMM_N}^3 "
+              "product of the runtime's matrix type, timed interleaved with the steps of each row")
         print()
         print("| preset | runtime | targets | FPS end to end | FPS step | x official-style (fp32 full forward) "
-              "| GEMM peak reached: blocks alone | over the whole step |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|")
+              "| GEMM peak reached: blocks alone | over the whole step | GEMM peak (GFLOP/s) |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.presets:
-        for row in bench_preset(name, args.runtimes, args.targets, args.seconds, peaks):
+        for row in bench_preset(name, args.runtimes, args.targets, args.seconds):
             if args.json:
                 keys = ("preset", "runtime", "targets", "fps_end_to_end", "fps_step", "ratio_vs_official_style",
-                        "peak_fraction", "peak_fraction_step")
+                        "peak_fraction", "peak_fraction_step", "gemm_peak_gflops")
                 print(json.dumps({k: (round(row[k], 4) if isinstance(row[k], float) else row[k]) for k in keys}),
                       flush=True)
             else:
                 print(f"| {row['preset']} | {row['runtime']} | {row['targets']} | {row['fps_end_to_end']:.1f} "
                       f"| {row['fps_step']:.1f} | {row['ratio_vs_official_style']:.2f}x "
                       f"(official {row['official_style_fps']:.1f}) | {100 * row['peak_fraction']:.0f}% "
-                      f"| {100 * row['peak_fraction_step']:.0f}% |", flush=True)
+                      f"| {100 * row['peak_fraction_step']:.0f}% | {row['gemm_peak_gflops']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
