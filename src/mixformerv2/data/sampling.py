@@ -453,13 +453,10 @@ class TrackingSampler(torch.utils.data.Dataset):
 
         out: dict[str, Any] = {}
         crop_flips: list[bool] = []
-        crops = [
-            ("template", seq, (k, j, template_ids[0]), _box(seq, template_ids[0]), "template"),
-            ("online_template", seq, (k, j, template_ids[1]), _box(seq, template_ids[1]), "template"),
-            ("search", search_seq, search_key, search_box, "search"),
-        ]
-        if cfg.online_template == "template":
-            del crops[1]
+        crops = [("template", seq, (k, j, template_ids[0]), _box(seq, template_ids[0]), "template")]
+        if cfg.online_template == "sampled":
+            crops.append(("online_template", seq, (k, j, template_ids[1]), _box(seq, template_ids[1]), "template"))
+        crops.append(("search", search_seq, search_key, search_box, "search"))
         for name, sequence, key, box, kind in crops:
             image, box_j = prepared(key, sequence, box)
             if kind == "template":
