@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from .heads import DistributionBoxHead, ScoreHead
-from .vit import Block, PatchEmbed, attend, cached_attention, sincos_pos_embed
+from .vit import Block, PatchEmbed, attend, cached_attention, merge_heads, sincos_pos_embed
 
 EDGE_NAMES = ("l", "r", "t", "b")  # prediction-token order
 NUM_PREDICTION_TOKENS = len(EDGE_NAMES)  # the last tokens of the sequence
@@ -148,7 +148,7 @@ class MixFormerV2(nn.Module):
             values.append(v)
             if i == last:
                 break  # the templates' final output is never used by the heads
-            x = x + block.attn.proj(block.attn.merge_heads(attend(q, k, v)))
+            x = x + block.attn.proj(merge_heads(attend(q, k, v)))
             x = x + block.mlp(block.norm2(x))
         return TemplateCache(torch.stack(keys), torch.stack(values))
 

@@ -139,8 +139,6 @@ class Attention(nn.Module):
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         return qkv[0], qkv[1], qkv[2]
 
-    merge_heads = staticmethod(merge_heads)
-
     def forward(self, x: Tensor, num_template_tokens: int, last: int | None = None, template_copies: int = 1) -> Tensor:
         """Asymmetric mixed attention over the full sequence.
 
@@ -154,10 +152,10 @@ class Attention(nn.Module):
         nt = num_template_tokens
         bias = template_copies_bias(nt, k.shape[2], template_copies, k.device)
         if last is not None:
-            return self.proj(self.merge_heads(attend(q[:, :, -last:], k, v, bias)))
+            return self.proj(merge_heads(attend(q[:, :, -last:], k, v, bias)))
         out_t = attend(q[:, :, :nt], k[:, :, :nt], v[:, :, :nt])  # copies do not change self-attention
         out_s = attend(q[:, :, nt:], k, v, bias)
-        return self.proj(self.merge_heads(torch.cat([out_t, out_s], dim=2)))
+        return self.proj(merge_heads(torch.cat([out_t, out_s], dim=2)))
 
 
 class Block(nn.Module):
