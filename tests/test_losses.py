@@ -10,6 +10,7 @@ import torch
 from mixformerv2 import ModelConfig, build_model
 from mixformerv2.training.losses import (
     box_losses,
+    center_edge_loss,
     center_loss,
     ciou_loss,
     complete_iou,
@@ -186,6 +187,29 @@ def test_center_loss_is_lowest_at_the_centre_token_and_weighted():
     assert center_loss(both, gts, weight=torch.tensor([1.0, 0.0])) == pytest.approx(float(at_centre))
     with pytest.raises(ValueError, match="square token grid"):
         center_loss(torch.zeros(1, 10), gt)
+
+
+def test_center_edge_loss_is_zero_for_the_true_distances_and_weights_tokens_near_the_centre():
+    side = 8
+    gt = torch.tensor([[0.25, 0.55, 0.125, 0.2]])  # centre token: column 2, row 5
+    centres = (torch.arange(side) + 0.5) / side
+    ty, tx = torch.meshgrid(centres, centres, indexing="ij")
+    tx, ty = tx.reshape(1, -1), ty.reshape(1, -1)  # row-major token centres
+    true = torch.stack([tx - 0.25, ty - 0.55, 0.375 - tx, 0.75 - ty], dim=-1)  # (1, 64, 4)
+    assert float(center_edge_loss(true, gt)) == pytest.approx(0.0, abs=1e-6)
+    assert float(center_edge_loss(true + 0.01, gt)) == pytest.approx(0.04, rel=1e-5)  # weights sum to 1
+    near, far = true.clone(), true.clone()
+    near[0, 5 * side + 2] += 0.1  # the centre token's distances are off
+    far[0, 0] += 0.1  # a corner token's
+    assert float(center_edge_loss(near, gt)) > 100 * float(center_edge_loss(far, gt)) > 0
+    edges = true.clone().requires_grad_(True)
+    center_edge_loss(edges + 0.05, gt).backward()
+    assert float(edges.grad.abs().sum()) > 0
+    both = torch.cat([true, true + 1.0])
+    assert float(center_edge_loss(both, torch.cat([gt, gt]), weight=torch.tensor([1.0, 0.0]))) == pytest.approx(
+        0.0, abs=1e-6)  # the negative sample is left out
+    with pytest.raises(ValueError, match="square token grid"):
+        center_edge_loss(torch.zeros(1, 10, 4), gt)
 
 
 def test_score_loss_is_bce_with_logits():

@@ -229,15 +229,21 @@ def test_samples_without_online_template_train_as_the_template_given_twice(tmp_p
     assert [r["loss"] for r in runs["flipped"]] != [r["loss"] for r in runs["same"]]
 
 
-def test_center_head_trains_resumes_exactly_and_stays_out_of_the_model(tmp_path):
-    make_trainer(tmp_path / "full", epochs=2, center_weight=1.0).fit()
-    make_trainer(tmp_path / "split", epochs=1, center_weight=1.0).fit()
-    make_trainer(tmp_path / "split", epochs=2, center_weight=1.0, resume=True).fit()
+@pytest.mark.parametrize("edge_weight", [0.0, 5.0])
+def test_center_head_trains_resumes_exactly_and_stays_out_of_the_model(tmp_path, edge_weight):
+    """With ``center_edge_weight`` the head also regresses the edges: its loss is logged and in the total."""
+    head = dict(center_weight=1.0, center_edge_weight=edge_weight)
+    make_trainer(tmp_path / "full", epochs=2, **head).fit()
+    make_trainer(tmp_path / "split", epochs=1, **head).fit()
+    make_trainer(tmp_path / "split", epochs=2, resume=True, **head).fit()
     want = loss_rows(tmp_path / "full" / "log.csv")
     assert loss_rows(tmp_path / "split" / "log.csv") == want  # the head's weights and moments resumed too
     for r in want:  # logged beside the box losses, and part of the total
+        edge = float(r["loss_center_edge"]) if edge_weight else 0.0
+        assert (r["loss_center_edge"] == "") == (edge_weight == 0) and edge >= 0
         assert float(r["loss_center"]) > 0 and float(r["loss"]) == pytest.approx(
-            2.0 * float(r["loss_iou"]) + 5.0 * float(r["loss_l1"]) + float(r["loss_center"]), rel=1e-5)
+            2.0 * float(r["loss_iou"]) + 5.0 * float(r["loss_l1"]) + float(r["loss_center"]) + edge_weight * edge,
+            rel=1e-5)
     plain = loss_rows(make_trainer(tmp_path / "plain", epochs=2).fit().out_dir / "log.csv")
     assert [r["loss"] for r in plain] != [r["loss"] for r in want]  # the centre loss is part of the loss
     assert [r["iou"] for r in plain][0] == [r["iou"] for r in want][0]  # same first step, same boxes
@@ -245,19 +251,9 @@ def test_center_head_trains_resumes_exactly_and_stays_out_of_the_model(tmp_path)
     heads = [load_training_checkpoint(tmp_path / "full" / "checkpoints" / f"epoch_000{e}.pt")["center_head"]
              for e in (1, 2)]
     assert set(heads[0]) == {"weight", "bias"} and not torch.equal(heads[0]["weight"], heads[1]["weight"])  # trained
+    assert heads[0]["weight"].shape == (5 if edge_weight else 1, TINY.embed_dim)  # logit (+ 4 edge distances)
     saved = load_checkpoint(tmp_path / "full" / "model.safetensors").state_dict()
     assert saved.keys() == build_model(TINY).state_dict().keys()  # the head is training-only
-
-
-def test_training_checkpoints_load_as_the_model_of_their_run(tmp_path):
-    """An epoch checkpoint evaluates as the model it holds: the run's config, not one guessed from
-    the shapes (which cannot tell the number of heads)."""
-    cfg = TINY.replace(num_heads=4)
-    make_trainer(tmp_path / "run", model_cfg=cfg, epochs=1).fit()
-    model = load_checkpoint(tmp_path / "run" / "checkpoints" / "epoch_0001.pt")
-    assert model.config == cfg
-    saved = load_checkpoint(tmp_path / "run" / "model.safetensors").state_dict()
-    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
 
 
 def test_center_head_settings_are_checked(tmp_path):
@@ -269,7 +265,9 @@ def test_center_head_settings_are_checked(tmp_path):
         TrainConfig(center_layer=1.5)
     with pytest.raises(ConfigError, match="center_weight must be a non-negative number"):
         TrainConfig(center_weight=-1.0)
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before writing anything
+    with pytest.raises(ConfigError, match="center_edge_weight .* needs center_weight > 0"):
+        make_trainer(tmp_path / "c", center_edge_weight=1.0).fit()
+    assert not any((tmp_path / d).exists() for d in "abc")  # refused before writing anything
 
 
 def test_checkpoints_hold_training_state_and_keep_the_last_k(tmp_path):

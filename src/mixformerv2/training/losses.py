@@ -215,15 +215,44 @@ def center_loss(logits: Tensor, gt_xywh: Tensor, sigma: float = 1.0, weight: Ten
     scratch, a small student learns to localise much sooner with it (training-only head, see
     ``TrainConfig.center_weight``).
     """
-    side = math.isqrt(logits.shape[-1])
-    if side * side != logits.shape[-1]:
-        raise ValueError(f"center_loss needs a square token grid (got {logits.shape[-1]} logits)")
+    target = _centre_target(gt_xywh, _token_grid_side(logits.shape[-1]), sigma, logits.device)
+    per_box = -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1)
+    return _weighted_mean(per_box, weight)
+
+
+def center_edge_loss(edges: Tensor, gt_xywh: Tensor, sigma: float = 1.0, weight: Tensor | None = None) -> Tensor:
+    """Dense supervision of the search tokens' box: each token's distances to the four GT edges.
+
+    ``edges`` (B, S*S, 4): the predicted distances (left, top, right, bottom, in crop units) from
+    each token's centre to the GT box's edges (FCOS-style). L1 to the true distances, weighted by
+    :func:`center_loss`'s Gaussian target, so the tokens near the centre learn the target's extent.
+    Not an official loss (``TrainConfig.center_edge_weight``).
+    """
+    side = _token_grid_side(edges.shape[1])
+    gt = gt_xywh.float().reshape(-1, 4)
+    target = _centre_target(gt, side, sigma, edges.device)  # (B, S*S)
+    grid = (torch.arange(side, device=edges.device, dtype=torch.float32) + 0.5) / side
+    tx, ty = grid.repeat(side), grid.repeat_interleave(side)  # token centres, row-major
+    x1, y1 = gt[:, :1], gt[:, 1:2]
+    x2, y2 = x1 + gt[:, 2:3], y1 + gt[:, 3:4]
+    true = torch.stack([tx - x1, ty - y1, x2 - tx, y2 - ty], dim=-1)  # (B, S*S, 4)
+    per_box = (target[..., None] * (edges.float() - true).abs()).sum((1, 2))
+    return _weighted_mean(per_box, weight)
+
+
+def _token_grid_side(tokens: int) -> int:
+    side = math.isqrt(tokens)
+    if side * side != tokens:
+        raise ValueError(f"the centre losses need a square token grid (got {tokens} tokens)")
+    return side
+
+
+def _centre_target(gt_xywh: Tensor, side: int, sigma: float, device) -> Tensor:
+    """(B, side*side): a Gaussian of ``sigma`` tokens around each GT centre, summing to 1."""
     gt = gt_xywh.float().reshape(-1, 4)
     centre = (gt[:, :2] + gt[:, 2:] / 2).clamp(0.0, 1.0) * side  # (B, 2) x, y in token units
-    grid = torch.arange(side, device=logits.device, dtype=torch.float32) + 0.5
+    grid = torch.arange(side, device=device, dtype=torch.float32) + 0.5
     gx = torch.exp(-((grid - centre[:, :1]) ** 2) / (2 * sigma**2))  # (B, side)
     gy = torch.exp(-((grid - centre[:, 1:]) ** 2) / (2 * sigma**2))
     target = (gy[:, :, None] * gx[:, None, :]).reshape(len(gt), -1)
-    target = target / target.sum(-1, keepdim=True).clamp_min(1e-12)
-    per_box = -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1)
-    return _weighted_mean(per_box, weight)
+    return target / target.sum(-1, keepdim=True).clamp_min(1e-12)

@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -53,7 +54,7 @@ from .distill import (
     run_teacher,
     student_forward_kwargs,
 )
-from .losses import box_losses, center_loss, edge_distribution_loss, score_loss
+from .losses import box_losses, center_edge_loss, center_loss, edge_distribution_loss, score_loss
 from .pruning import gamma_schedule, layer_gammas
 
 CHECKPOINT_VERSION = 1
@@ -64,11 +65,11 @@ FIXED_PARAMETERS = ("backbone.pos_embed_s", "backbone.pos_embed_t")
 # Settings that may change when resuming without changing the result of the finished epochs.
 RESUMABLE_KEYS = ("train.epochs", "train.workers", "train.log_every", "train.keep_checkpoints", "train.init_weights")
 CSV_COLUMNS = (
-    "epoch", "iter", "step", "loss", "loss_iou", "loss_l1", "iou", "loss_dfl", "loss_center", "loss_score",
-    "loss_distill", "loss_feat", "gamma", "grad_norm", "lr", "lr_backbone", "samples_per_s", "resampled",
+    "epoch", "iter", "step", "loss", "loss_iou", "loss_l1", "iou", "loss_dfl", "loss_center", "loss_center_edge",
+    "loss_score", "loss_distill", "loss_feat", "gamma", "grad_norm", "lr", "lr_backbone", "samples_per_s", "resampled",
 )
-_METRICS = ("loss", "loss_iou", "loss_l1", "iou", "loss_dfl", "loss_center", "loss_score", "loss_distill", "loss_feat",
-            "grad_norm")
+_METRICS = ("loss", "loss_iou", "loss_l1", "iou", "loss_dfl", "loss_center", "loss_center_edge", "loss_score",
+            "loss_distill", "loss_feat", "grad_norm")
 _EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
 _TMP_FILE = re.compile(r"^\.(epoch_\d+\.pt|last\.pt|run_config\.json|log\.csv)\..*\.tmp$")
 
@@ -100,6 +101,8 @@ class TrainConfig:
 
     ``center_weight`` > 0 adds a training-only centre head on block ``center_layer``'s search tokens
     (:class:`CenterSupervised`, :func:`.losses.center_loss`); the saved model does not contain it.
+    ``center_edge_weight`` > 0 makes that head also regress each token's distances to the box edges
+    (:func:`.losses.center_edge_loss`).
     """
 
     epochs: int = 40
@@ -120,6 +123,7 @@ class TrainConfig:
     dfl_weight: float = 0.0  # edge-distribution loss (not official; helps training from scratch)
     center_weight: float = 0.0  # training-only centre head on the search tokens (not official; see CenterSupervised)
     center_layer: int = -2  # the block whose search tokens it supervises (negative: from the end)
+    center_edge_weight: float = 0.0  # the centre head also regresses the edges (needs center_weight > 0)
     score_weight: float = 1.0
     log_every: int = 50
     keep_checkpoints: int = 3
@@ -200,7 +204,7 @@ class TrainConfig:
 
 
 _FLOAT_KEYS = ("lr", "backbone_lr_mult", "weight_decay", "lr_drop_gamma", "grad_clip", "iou_weight", "l1_weight",
-               "dfl_weight", "center_weight", "score_weight", "distill_weight", "feat_weight")
+               "dfl_weight", "center_weight", "center_edge_weight", "score_weight", "distill_weight", "feat_weight")
 
 
 def _is_int(v: Any) -> bool:
@@ -527,21 +531,27 @@ class _Window:
 
 
 class CenterSupervised(nn.Module):
-    """The student plus a training-only centre head: one logit per search token of block ``layer``.
+    """The student plus a training-only centre head: one logit per search token of block ``layer``,
+    and with ``edges`` also the token's distances to the four box edges (``center_edges``).
 
     What the optimiser and DistributedDataParallel see when ``center_weight`` > 0, so the head's
     gradients are averaged across processes like the model's; the saved model is ``.model`` alone.
     """
 
-    def __init__(self, model: MixFormerV2, layer: int) -> None:
+    EDGE_SCALE = 0.25  # softplus(0) x 0.25 = 0.17 of the crop: about a target's half-size at search factor 4.5
+
+    def __init__(self, model: MixFormerV2, layer: int, edges: bool = False) -> None:
         super().__init__()
         self.model = model
         self.layer = layer
-        self.center_head = nn.Linear(model.config.embed_dim, 1)
+        self.center_head = nn.Linear(model.config.embed_dim, 5 if edges else 1)
 
     def forward(self, *args: Any, **kwargs: Any) -> dict:
         out = self.model(*args, search_tokens_of=self.layer, **kwargs)
-        out["center_logits"] = self.center_head(out.pop("search_tokens")).squeeze(-1)  # (B, Ns)
+        z = self.center_head(out.pop("search_tokens"))  # (B, Ns, 1 or 5)
+        out["center_logits"] = z[..., 0]
+        if z.shape[-1] > 1:
+            out["center_edges"] = F.softplus(z[..., 1:].float()) * self.EDGE_SCALE  # (B, Ns, 4), crop units
         return out
 
 
@@ -662,7 +672,7 @@ class Trainer:
         configure_trainable(model, cfg.stage, cfg.remove_layers)
         trained: nn.Module = model
         if cfg.center_weight > 0:
-            self.center = trained = CenterSupervised(model, cfg.center_layer)
+            self.center = trained = CenterSupervised(model, cfg.center_layer, edges=cfg.center_edge_weight > 0)
         trained.to(self.device)
         trained.train()
         self.optimizer, self.scheduler = build_optimizer(trained, cfg)
@@ -727,6 +737,8 @@ class Trainer:
                 raise ConfigError("center_weight supervises the box stages; set it to 0 for stage 'score'")
             if not -depth <= cfg.center_layer < depth:
                 raise ConfigError(f"center_layer {cfg.center_layer} is not a block of this {depth}-block model")
+        if cfg.center_edge_weight > 0 and cfg.center_weight <= 0:
+            raise ConfigError("center_edge_weight trains the centre head's edges: it needs center_weight > 0")
         teacher_cfg = teacher_config(cfg.stage, cfg.teacher, cfg.teacher_model) if cfg.teacher else None
         check_distillation(self.model.config, teacher_cfg, cfg)
         return teacher_cfg
@@ -1004,6 +1016,10 @@ class Trainer:
                 lc = center_loss(out["center_logits"], anno, weight=positive)
                 loss = loss + cfg.center_weight * lc
                 parts["loss_center"] = lc.detach()
+            if cfg.center_edge_weight > 0:
+                le = center_edge_loss(out["center_edges"], anno, weight=positive)
+                loss = loss + cfg.center_edge_weight * le
+                parts["loss_center_edge"] = le.detach()
             if teacher_out is not None:
                 distilled = distillation_losses(cfg.stage, out, teacher_out, self.teacher,
                                                 cfg.distill_layers_student, cfg.distill_layers_teacher)
@@ -1057,6 +1073,8 @@ class Trainer:
             row["loss_dfl"] = None
         if self.config.stage == "score" or self.config.center_weight <= 0:
             row["loss_center"] = None
+        if self.config.stage == "score" or self.config.center_edge_weight <= 0:
+            row["loss_center_edge"] = None
         if self.teacher is None:
             row["loss_distill"] = None
         if not self.config.distill_layers_student:
