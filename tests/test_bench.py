@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -45,3 +47,25 @@ def test_bench_cli_measures_a_checkpoint(tmp_path, capsys):
     assert main(["bench", "--presets", "--weights", str(path), "--seconds", "0.2", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "| tiny.safetensors |" in out and "GFLOPs cached step" in out
+
+
+def test_free_running_auc_scores_the_tracker_from_a_shifted_first_box():
+    """The noise-floor runs start from the first box moved right; the score is the AUC of the run."""
+    from mixformerv2.evaluation.bench import free_running_auc
+
+    class Still:  # reports its first box every frame
+        def init(self, frame, box):
+            self.box = tuple(float(v) for v in box)
+
+        def update(self, frame):
+            return True, self.box
+
+    frames = [np.zeros((40, 40, 3), np.uint8)] * 5
+    gt = np.array([[10.0, 10.0, 10.0, 10.0]] * 5)
+    success = lambda iou: 100.0 * np.mean(np.linspace(0, 1, 21) < iou)  # pytracking: IoU > threshold
+    assert free_running_auc(Still(), [(frames, gt, None)]) == pytest.approx(success(1.0), abs=0.01)  # IoU 1
+    tracker = Still()
+    shifted = free_running_auc(tracker, [(frames, gt, None)], init_shift=5.0)
+    assert tracker.box == (15.0, 10.0, 10.0, 10.0)
+    # IoU 50 / 150 on the 4 tracked frames (the first frame is scored as given, IoU 1)
+    assert shifted == pytest.approx((success(1.0) + 4 * success(1 / 3)) / 5, abs=0.01)
