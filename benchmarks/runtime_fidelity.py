@@ -13,7 +13,9 @@ AUC difference should be read against (more sequences lower it).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,7 +27,8 @@ from mixformerv2.demo import default_weights
 from mixformerv2.evaluation.bench import free_running_auc, runtime_fidelity
 from mixformerv2.tracking.tracker import Tracker
 
-BENCH_SEED = 424242  # as benchmarks/synthetic_benchmark.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_benchmark import BENCH_SEED  # noqa: E402  the same held-out sequences
 
 
 def main() -> None:
