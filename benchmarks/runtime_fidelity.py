@@ -54,7 +54,8 @@ def main() -> None:
     exact = Tracker(model, runtime="fp32")
     reference = free_running_auc(exact, sequences)
     floor = [free_running_auc(exact, sequences, shift) - reference for shift in tqdm(args.shifts, desc="noise floor")]
-    rows = [runtime_fidelity(model, name, sequences) for name in tqdm(args.runtimes, desc="runtimes")]
+    rows = [runtime_fidelity(model, name, sequences, auc_exact=reference)
+            for name in tqdm(args.runtimes, desc="runtimes")]
 
     print(f"\n{args.sequences} held-out synthetic sequences ({frames} frames, seeds ({BENCH_SEED}, i)); "
           f"weights {weights}; {args.threads} threads; {time.perf_counter() - start:.0f} s")

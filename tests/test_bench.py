@@ -69,3 +69,18 @@ def test_free_running_auc_scores_the_tracker_from_a_shifted_first_box():
     assert tracker.box == (15.0, 10.0, 10.0, 10.0)
     # IoU 50 / 150 on the 4 tracked frames (the first frame is scored as given, IoU 1)
     assert shifted == pytest.approx((success(1.0) + 4 * success(1 / 3)) / 5, abs=0.01)
+
+
+def test_runtime_fidelity_of_fp32_itself_and_with_a_known_fp32_auc():
+    from mixformerv2.data.synthetic import generate_sequence
+    from mixformerv2.evaluation.bench import runtime_fidelity
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(embed_dim=32, depth=2, num_heads=2, mlp_ratio=2, template_size=32,
+                                    search_size=64, feat_sz=16)).eval()
+    seq = generate_sequence((424242, 0))
+    sequences = [(list(seq.frames[:6]), seq.boxes[:6], ~seq.absent[:6])]
+    fid = runtime_fidelity(model, "fp32", sequences)
+    assert fid.forced_iou == pytest.approx(1.0) and fid.auc_delta == 0.0  # fp32 follows itself exactly
+    assert runtime_fidelity(model, "fp32", sequences, auc_exact=fid.auc_exact) == fid
+    assert runtime_fidelity(model, "fp32", sequences, auc_exact=fid.auc_exact + 1).auc_delta == pytest.approx(-1.0)
