@@ -233,8 +233,7 @@ def center_edge_loss(edges: Tensor, gt_xywh: Tensor, sigma: float = 1.0, weight:
     target = _centre_target(gt, side, sigma, edges.device)  # (B, S*S)
     grid = (torch.arange(side, device=edges.device, dtype=torch.float32) + 0.5) / side
     tx, ty = grid.repeat(side), grid.repeat_interleave(side)  # token centres, row-major
-    x1, y1 = gt[:, :1], gt[:, 1:2]
-    x2, y2 = x1 + gt[:, 2:3], y1 + gt[:, 3:4]
+    x1, y1, x2, y2 = xywh_to_xyxy(gt)[:, :, None].unbind(1)  # each (B, 1)
     true = torch.stack([tx - x1, ty - y1, x2 - tx, y2 - ty], dim=-1)  # (B, S*S, 4)
     per_box = (target[..., None] * (edges.float() - true).abs()).sum((1, 2))
     return _weighted_mean(per_box, weight)
