@@ -82,5 +82,31 @@ def test_runtime_fidelity_of_fp32_itself_and_with_a_known_fp32_auc():
     sequences = [(list(seq.frames[:6]), seq.boxes[:6], ~seq.absent[:6])]
     fid = runtime_fidelity(model, "fp32", sequences)
     assert fid.forced_iou == pytest.approx(1.0) and fid.auc_delta == 0.0  # fp32 follows itself exactly
-    assert runtime_fidelity(model, "fp32", sequences, auc_exact=fid.auc_exact) == fid
-    assert runtime_fidelity(model, "fp32", sequences, auc_exact=fid.auc_exact + 1).auc_delta == pytest.approx(-1.0)
+    assert runtime_fidelity(model, "fp32", sequences, exact_aucs=fid.exact_aucs) == fid
+    assert runtime_fidelity(model, "fp32", sequences, exact_aucs=[fid.auc_exact + 1]).auc_delta == pytest.approx(-1.0)
+
+
+def test_runtime_fidelity_averages_the_free_runs_over_the_starts():
+    """Each start is one free run from the first box moved right by that many pixels; the AUCs
+    compared are the means over the starts."""
+    from mixformerv2.data.synthetic import generate_sequence
+    from mixformerv2.evaluation.bench import free_running_auc, runtime_fidelity
+    from mixformerv2.tracking.tracker import Tracker
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(embed_dim=32, depth=2, num_heads=2, mlp_ratio=2, template_size=32,
+                                    search_size=64, feat_sz=16)).eval()
+    seq = generate_sequence((424242, 1))
+    sequences = [(list(seq.frames[:6]), seq.boxes[:6], ~seq.absent[:6])]
+    starts = (0.0, 6.0)
+    fid = runtime_fidelity(model, "bf16", sequences, starts=starts)
+    exact = Tracker(model, runtime="fp32")
+    runs = tuple(free_running_auc(exact, sequences, s) for s in starts)
+    assert fid.exact_aucs == runs and runs[0] != runs[1]  # a 6-pixel start is a different run
+    assert fid.auc_exact == pytest.approx(np.mean(runs))
+    assert len(fid.fast_aucs) == 2 and fid.auc_fast == pytest.approx(np.mean(fid.fast_aucs))
+    assert fid.auc_delta == pytest.approx(np.mean(fid.fast_aucs) - np.mean(runs))
+    with pytest.raises(ValueError, match="2 fp32 AUCs for 1 starts"):
+        runtime_fidelity(model, "fp32", sequences, exact_aucs=runs)
+    with pytest.raises(ValueError, match="at least one start"):
+        runtime_fidelity(model, "fp32", sequences, starts=())
