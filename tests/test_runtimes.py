@@ -7,6 +7,7 @@ import builtins
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,19 @@ def test_fp32_runtime_is_the_model_and_runtimes_are_listed():
         make_runtime(model, "fp16")
 
 
+def test_bf16_runtime_warns_where_bfloat16_is_emulated(monkeypatch):
+    from mixformerv2 import hardware
+
+    model = build_model(TINY).eval()
+    monkeypatch.setattr(hardware, "native_bf16", lambda device: False)  # e.g. an AVX2-only CPU
+    with pytest.warns(RuntimeWarning, match="bf16 is emulated and slower than fp32"):
+        make_runtime(model, "bf16")
+    monkeypatch.setattr(hardware, "native_bf16", lambda device: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert make_runtime(model, "bf16").name == "bf16"
+
+
 # -- ONNX export --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
@@ -161,6 +175,47 @@ def test_int8_export_quantises_the_step_weights_and_loads_as_the_int8_runtime(ex
         Tracker.from_checkpoint(out, runtime="onnx")
     with pytest.raises(ConfigError, match="unknown ONNX precision 'int4'"):
         export_onnx(model, tmp_path / "int4", precision="int4")
+
+
+def test_int8_weights_keep_to_7_bits_where_the_cpu_saturates_8_bit_products(exported, tmp_path, monkeypatch):
+    import onnx
+    from onnx import numpy_helper
+
+    from mixformerv2 import hardware
+    from mixformerv2.deploy import onnx as deploy
+
+    model, _ = exported
+
+    def weight_range(folder):  # the largest |int8 weight| of the step graph's quantised matrices
+        graph = onnx.load(str(folder / STEP_FILE)).graph
+        return max(int(np.abs(numpy_helper.to_array(t).astype(np.int32)).max())
+                   for t in graph.initializer if t.data_type == onnx.TensorProto.INT8)
+
+    exports = {}
+    for saturates, bits in ((True, 7), (False, 8)):  # auto: chosen by the exporting CPU
+        monkeypatch.setattr(deploy, "int8_weights_saturate", lambda: saturates)
+        exports[bits] = out = export_onnx(model, tmp_path / f"auto{bits}", precision="int8")
+        assert json.loads((out / META_FILE).read_text())["int8_weight_bits"] == bits
+    assert weight_range(exports[7]) <= 64 and weight_range(exports[8]) == 127
+    monkeypatch.setattr(deploy, "int8_weights_saturate", lambda: True)
+    with pytest.warns(RuntimeWarning, match="8-bit weights, whose products saturate on this CPU"):
+        assert OnnxRuntime.load(exports[8]).int8_weight_bits == 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert OnnxRuntime.load(exports[7]).int8_weight_bits == 7
+        assert OnnxRuntime.from_model(model, precision="int8").int8_weight_bits == 7
+        forced = export_onnx(model, tmp_path / "forced", precision="int8", int8_weight_bits=8)
+    assert json.loads((forced / META_FILE).read_text())["int8_weight_bits"] == 8
+    with pytest.raises(ConfigError, match="7 or 8 bits, not 6"):
+        export_onnx(model, tmp_path / "six", precision="int8", int8_weight_bits=6)
+    # the CPU test itself: x86 without a VNNI flag saturates, with one (or off x86) it does not
+    monkeypatch.setattr(hardware.platform, "machine", lambda: "x86_64")
+    for flags, saturates in ((frozenset({"avx2"}), True), (frozenset({"avx2", "avx_vnni"}), False),
+                             (frozenset({"amx_int8"}), False)):
+        monkeypatch.setattr(hardware, "cpu_flags", lambda: flags)
+        assert hardware.int8_weights_saturate() is saturates
+    monkeypatch.setattr(hardware.platform, "machine", lambda: "aarch64")
+    assert hardware.int8_weights_saturate() is False
 
 
 def test_onnx_tracker_runs_without_torch_and_equals_fp32(exported, tmp_path):
@@ -263,6 +318,9 @@ def test_cli_export_then_track_with_the_export_folder(tmp_path, capsys):
     assert main(["export", "--weights", str(weights), "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(["export", "--weights", str(weights), "--out", str(out), "--targets", "0"]) == 2
+    assert main(["export", "--weights", str(weights), "--out", str(tmp_path / "q7"), "--int8-weight-bits", "7"]) == 0
+    assert "int8, 7-bit weights" in capsys.readouterr().out
+    assert json.loads((tmp_path / "q7" / META_FILE).read_text())["int8_weight_bits"] == 7
     frames_dir = tmp_path / "frames"
     frames_dir.mkdir()
     for i, f in enumerate(generate_sequence((424242, 1)).frames[:5]):

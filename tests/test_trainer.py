@@ -430,12 +430,27 @@ def test_torchrun_two_processes_gloo(tmp_path):
 
 
 # -- numerics and logging ---------------------------------------------------------------------------------
-def test_bf16_autocast_run_completes(tmp_path):
-    result = make_trainer(tmp_path / "r", epochs=1, bf16=True).fit()
+def test_bf16_autocast_run_completes(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_mod, "native_bf16", lambda device: True)  # autocast even on AVX2 CPUs
+    trainer = make_trainer(tmp_path / "r", epochs=1, bf16=True)
+    result = trainer.fit()
+    assert trainer.autocast_bf16
     rows = read_log(tmp_path / "r" / "log.csv")
     assert result.epochs_done == 1 and all(math.isfinite(float(r["loss"])) for r in rows)
+    fp32 = loss_rows(make_trainer(tmp_path / "f", epochs=1).fit().out_dir / "log.csv")
+    assert [r["loss"] for r in loss_rows(tmp_path / "r" / "log.csv")] != [r["loss"] for r in fp32]
     model = load_checkpoint(result.model_path)
     assert next(model.parameters()).dtype == torch.float32  # weights stay float32 under autocast
+
+
+def test_bf16_without_native_units_trains_in_float32_and_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(trainer_mod, "native_bf16", lambda device: False)  # e.g. an AVX2-only CPU
+    trainer = make_trainer(tmp_path / "b", epochs=1, bf16=True)
+    trainer.fit()
+    assert not trainer.autocast_bf16
+    assert "bf16 autocast off" in capsys.readouterr().out
+    make_trainer(tmp_path / "f", epochs=1).fit()
+    assert loss_rows(tmp_path / "b" / "log.csv") == loss_rows(tmp_path / "f" / "log.csv")
 
 
 def test_csv_columns_and_values(tmp_path):

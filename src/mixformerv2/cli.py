@@ -168,8 +168,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.targets < 1:
         raise InputError(f"--targets must be a positive integer (got {args.targets})")
     model = load_checkpoint(args.weights, preset=args.preset)
-    precision = "int8" if args.int8 else "fp32"
-    out = export_onnx(model, args.out, targets=args.targets, overwrite=args.overwrite, precision=precision)
+    precision = "int8" if args.int8 or args.int8_weight_bits else "fp32"
+    out = export_onnx(model, args.out, targets=args.targets, overwrite=args.overwrite, precision=precision,
+                      int8_weight_bits=args.int8_weight_bits)
     # parity check on random crops: the exported graphs against the PyTorch fp32 path
     cfg, rng = model.config, np.random.default_rng(0)
     template = rng.standard_normal((args.targets, 3, cfg.template_size, cfg.template_size), dtype=np.float32)
@@ -179,7 +180,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     reference, _ = torch_rt.step(search, torch_rt.encode(template, template))
     error = float(np.abs(boxes - reference).max())
     print(f"exported {args.weights} ({cfg.depth} layers, search {cfg.search_size}, {args.targets} target(s), "
-          f"{precision}) to {out}: {ENCODER_FILE}, {STEP_FILE}; max box difference to PyTorch {error:.2e} "
+          f"{precision}{f', {onnx_rt.int8_weight_bits}-bit weights' if onnx_rt.int8_weight_bits else ''}) to {out}: {ENCODER_FILE}, {STEP_FILE}; max box difference to PyTorch {error:.2e} "
           "(normalised units)")
     return 0
 
@@ -392,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true", help="replace an existing export in --out")
     export.add_argument("--int8", action="store_true",
                         help="int8 step graph (dynamic quantisation of its weight matrices; the int8 runtime)")
+    export.add_argument("--int8-weight-bits", type=int, choices=(7, 8),
+                        help="bits of the int8 weights (implies --int8); default: 8 where this CPU has VNNI, else 7 "
+                             "(x86 CPUs without VNNI saturate 8-bit products); 7 runs everywhere")
     export.set_defaults(func=cmd_export)
 
     info = sub.add_parser("info", help="describe a checkpoint: preset, sizes, parameter count")

@@ -21,6 +21,7 @@ torch's dynamic quantisation of the MLPs was slower than bf16 and less accurate)
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
@@ -63,6 +64,12 @@ class TorchRuntime:
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         model = model.to(self.device).eval()
         if name == "bf16":
+            from .hardware import describe_device, native_bf16  # torch-only, like this class
+
+            if not native_bf16(self.device):
+                warnings.warn(f"runtime bf16: {self.device.type} here has no native bfloat16 matrix units "
+                              f"({describe_device(self.device)}), so bf16 is emulated and slower than fp32",
+                              RuntimeWarning, stacklevel=2)
             model = bf16_linear_model(model)
         self.model = model
 

@@ -10,7 +10,9 @@
 Static shapes (N fixed at export), positional tensor inputs only, checked with ``onnx.checker``.
 ``precision="int8"`` quantises the step graph's weight matrices dynamically (onnxruntime: int8
 weights per output channel, activations quantised per call, VNNI integer GEMMs); the template
-encoder, which runs only at init and at template updates, stays float32.
+encoder, which runs only at init and at template updates, stays float32. The weights keep to 7 bits
+where the exporting CPU lacks VNNI (its uint8 x int8 products saturate at 8 bits, see
+:mod:`..hardware`), and the metadata says how many bits they have.
 :class:`OnnxRuntime` runs them with onnxruntime behind the tracker's runtime protocol; this module
 and the tracker import no torch, so ``Tracker(OnnxRuntime.load(dir))`` works where only numpy,
 OpenCV and onnxruntime are installed.
@@ -31,6 +33,7 @@ import numpy as np
 
 from ..config import ModelConfig
 from ..errors import CheckpointError, ConfigError
+from ..hardware import int8_weights_saturate
 
 ENCODER_FILE = "template_encoder.onnx"
 STEP_FILE = "step.onnx"
@@ -58,9 +61,10 @@ def cache_shape(config: ModelConfig, targets: int) -> tuple[int, ...]:
 # ------------------------------------------------------------------------------------------------
 # export (needs torch and onnx)
 # ------------------------------------------------------------------------------------------------
-def export_graphs(model, targets: int = 1, opset: int = OPSET, precision: str = "fp32") -> tuple[bytes, bytes]:
+def export_graphs(model, targets: int = 1, opset: int = OPSET, precision: str = "fp32",
+                  int8_weight_bits: int | None = None) -> tuple[bytes, bytes]:
     """The two graphs of ``model`` (a MixFormerV2) for ``targets`` targets, as ONNX bytes; ``precision``
-    ``int8`` quantises the step graph (:func:`quantize_int8`)."""
+    ``int8`` quantises the step graph (:func:`quantize_int8`, ``int8_weight_bits``)."""
     import torch
 
     class Encoder(torch.nn.Module):
@@ -90,6 +94,7 @@ def export_graphs(model, targets: int = 1, opset: int = OPSET, precision: str = 
     if not isinstance(targets, int) or targets < 1:
         raise ConfigError(f"targets must be a positive integer (got {targets!r})")
     _check_precision(precision)
+    weight_bits = int8_bits(int8_weight_bits)
     cfg = model.config
     model = model.float().eval().cpu()
     t = torch.randn(targets, 3, cfg.template_size, cfg.template_size)
@@ -103,7 +108,7 @@ def export_graphs(model, targets: int = 1, opset: int = OPSET, precision: str = 
     ]
     _check_graphs(graphs)
     encoder, step = graphs
-    return encoder, (quantize_int8(step) if precision == "int8" else step)
+    return encoder, (quantize_int8(step, weight_bits) if precision == "int8" else step)
 
 
 def export_module(module, args: tuple, input_names: list[str], output_names: list[str], opset: int = OPSET) -> bytes:
@@ -118,12 +123,24 @@ def export_module(module, args: tuple, input_names: list[str], output_names: lis
     return buffer.getvalue()
 
 
-def quantize_int8(graph: bytes) -> bytes:
+def int8_bits(weight_bits: int | None = None) -> int:
+    """The int8 weights' bits: ``weight_bits`` (7 or 8), or for None the safe choice for this CPU
+    (7 where its uint8 x int8 products saturate, :func:`..hardware.int8_weights_saturate`; else 8)."""
+    if weight_bits is None:
+        return 7 if int8_weights_saturate() else 8
+    if weight_bits not in (7, 8):
+        raise ConfigError(f"int8 weights have 7 or 8 bits, not {weight_bits!r}")
+    return weight_bits
+
+
+def quantize_int8(graph: bytes, weight_bits: int | None = None) -> bytes:
     """``graph`` with the MatMuls that multiply by a weight matrix made int8 (dynamic quantisation).
 
-    Per-channel int8 weights; activations quantised per call (uint8). Products of two activations
+    Per-channel int8 weights with ``weight_bits`` bits (:func:`int8_bits`; 7 is onnxruntime's
+    ``reduce_range``); activations quantised per call (uint8). Products of two activations
     (attention) stay float32.
     """
+    weight_bits = int8_bits(weight_bits)
     import tempfile
 
     _require_onnxruntime()
@@ -139,7 +156,8 @@ def quantize_int8(graph: bytes) -> bytes:
             warnings.simplefilter("ignore")
             src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
             src.write_bytes(graph)
-            quantize_dynamic(src, dst, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+            quantize_dynamic(src, dst, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                             reduce_range=weight_bits == 7)
             return dst.read_bytes()
     finally:
         root.removeFilter(not_preprocessing_advice)
@@ -166,7 +184,7 @@ def runtime_name(precision: str) -> str:
 
 
 def export_onnx(model, out_dir: str | os.PathLike, targets: int = 1, overwrite: bool = False,
-                opset: int = OPSET, precision: str = "fp32") -> Path:
+                opset: int = OPSET, precision: str = "fp32", int8_weight_bits: int | None = None) -> Path:
     """Write both graphs (:func:`export_graphs`) and their metadata to ``out_dir`` (atomically, file by file)."""
     from ..fileio import atomic_write_bytes, atomic_write_text
 
@@ -174,7 +192,8 @@ def export_onnx(model, out_dir: str | os.PathLike, targets: int = 1, overwrite: 
     existing = [name for name in (ENCODER_FILE, STEP_FILE, META_FILE) if (out / name).exists()]
     if existing and not overwrite:
         raise ConfigError(f"{out} already holds an export ({', '.join(existing)}); pass --overwrite to replace it")
-    encoder, step = export_graphs(model, targets, opset, precision)
+    weight_bits = int8_bits(int8_weight_bits) if precision == "int8" else None
+    encoder, step = export_graphs(model, targets, opset, precision, weight_bits)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / ENCODER_FILE, encoder)
     atomic_write_bytes(out / STEP_FILE, step)
@@ -184,6 +203,7 @@ def export_onnx(model, out_dir: str | os.PathLike, targets: int = 1, overwrite: 
         "targets": targets,
         "opset": opset,
         "precision": precision,
+        **({"int8_weight_bits": weight_bits} if weight_bits else {}),
         "sha256": {ENCODER_FILE: hashlib.sha256(encoder).hexdigest(), STEP_FILE: hashlib.sha256(step).hexdigest()},
     }
     atomic_write_text(out / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -202,10 +222,11 @@ class OnnxRuntime:
     """
 
     def __init__(self, config: ModelConfig, sessions: dict[int, tuple[Any, Any]], model=None,
-                 threads: int | None = None, precision: str = "fp32") -> None:
+                 threads: int | None = None, precision: str = "fp32", int8_weight_bits: int | None = None) -> None:
         self.config = config
         self.name = runtime_name(precision)
         self.precision = precision
+        self.int8_weight_bits = int8_bits(int8_weight_bits) if precision == "int8" else None
         self._sessions = sessions
         self._model = model  # set when graphs for other target counts can be exported on demand
         self.threads = threads
@@ -240,6 +261,13 @@ class OnnxRuntime:
         precision = meta.get("precision", "fp32")
         if precision not in PRECISIONS:
             raise CheckpointError(f"{meta_path}: unknown precision {precision!r} (expected one of {PRECISIONS})")
+        weight_bits = meta.get("int8_weight_bits", 8) if precision == "int8" else None  # older exports: 8
+        if weight_bits not in (None, 7, 8):
+            raise CheckpointError(f"{meta_path}: int8_weight_bits {weight_bits!r} (expected 7 or 8)")
+        if weight_bits == 8 and int8_weights_saturate():
+            warnings.warn(f"{root}: this int8 export has 8-bit weights, whose products saturate on this CPU (x86 "
+                          "without VNNI) and move the boxes; export it here again, or with --int8-weight-bits 7",
+                          RuntimeWarning, stacklevel=2)
         graphs = {}
         for name in (ENCODER_FILE, STEP_FILE):
             path = root / name
@@ -252,7 +280,7 @@ class OnnxRuntime:
             graphs[name] = data
         runtime = cls(config, {targets: (cls.session(graphs[ENCODER_FILE], threads),
                                          cls.session(graphs[STEP_FILE], threads))}, threads=threads,
-                      precision=precision)
+                      precision=precision, int8_weight_bits=weight_bits)
         runtime._check_shapes(targets)
         return runtime
 
@@ -272,7 +300,8 @@ class OnnxRuntime:
                 have = ", ".join(str(n) for n in sorted(self._sessions))
                 raise ConfigError(f"this ONNX export runs {have} target(s) per frame, not {targets}; "
                                   f"export with --targets {targets}")
-            encoder, step = export_graphs(self._model, targets, precision=self.precision)
+            encoder, step = export_graphs(self._model, targets, precision=self.precision,
+                                          int8_weight_bits=self.int8_weight_bits)
             self._sessions[targets] = (self.session(encoder, self.threads), self.session(step, self.threads))
             self._check_shapes(targets)
         return self._sessions[targets]

@@ -47,6 +47,7 @@ from ..errors import CheckpointError, ConfigError, MixFormerError
 from ..models.checkpoints import TRAINING_FORMAT, save_checkpoint
 from ..models.mixformerv2 import MixFormerV2
 from ..fileio import atomic_target, atomic_write, atomic_write_text
+from ..hardware import describe_device, native_bf16
 from .distill import (
     distillation_losses,
     init_from_checkpoint,
@@ -98,6 +99,9 @@ class TrainConfig:
     (feature mimicking, official 0.2) on ``distill_layers_student`` / ``_teacher`` pairs,
     ``remove_layers`` faded out by gamma over ``gamma_epochs`` (``gamma_official``: the official
     off-by-one schedule) and frozen.
+
+    ``bf16`` asks for bfloat16 autocast where the device runs it natively (AVX-512 BF16 / AMX CPUs,
+    Ampere+ GPUs); elsewhere it is emulated and ~10x slower, so training stays float32, saying so.
 
     ``center_weight`` > 0 adds a training-only centre head on block ``center_layer``'s search tokens
     (:class:`CenterSupervised`, :func:`.losses.center_loss`); the saved model does not contain it.
@@ -663,6 +667,11 @@ class Trainer:
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
         seed_everything(cfg.seed + info.rank)
+        self.autocast_bf16 = cfg.bf16 and native_bf16(self.device)
+        if cfg.bf16 and not self.autocast_bf16 and info.is_main:
+            print(f"bf16 autocast off: {self.device.type} here has no native bfloat16 matrix units "
+                  f"({describe_device(self.device)}); "
+                  "training in float32")
         model = self.model
         if checkpoint is None and cfg.init_weights:
             self._load_init_weights(model, cfg.init_weights)
@@ -997,7 +1006,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         gammas = (layer_gammas(self.model.config.depth, cfg.remove_layers, self.gamma)
                   if self.gamma is not None else None)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast_bf16):
             out = self.net(template, student_online, search,
                            **student_forward_kwargs(self.model, cfg.stage, cfg.stage == "score", gammas,
                                                     features=bool(self.teacher is not None and cfg.distill_layers_student)))
