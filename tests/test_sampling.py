@@ -343,6 +343,27 @@ def test_zero_jitter_puts_the_target_at_the_crop_centre(video, factor):
         assert w * h == pytest.approx(1 / factor**2, rel=0.05)
 
 
+def test_near_share_of_search_crops_has_its_centre_jitter_scaled(video):
+    """search_near_prob: that share of search crops takes search_near_scale x the centre jitter (here 0: the
+    target exactly centred), the rest the full jitter; 0 (the official setting) keeps the random stream."""
+    def centre_offsets(**near):
+        proc = plain(search_center_jitter=2.0, search_scale_jitter=0.0, flip_prob=0.0, **near)
+        ds = TrackingSampler([video], sampler=SamplerConfig(samples_per_epoch=200), processing=proc)
+        offsets = []
+        for i in range(200):
+            x, y, w, h = ds[i]["search_anno"].double().numpy()
+            offsets.append(np.abs(np.array([x + w / 2, y + h / 2]) - (proc.search_size - 1) / (2 * proc.search_size)).max())
+        return np.array(offsets)
+
+    centred = centre_offsets(search_near_prob=0.5, search_near_scale=0.0) < 1e-6
+    assert 0.35 < centred.mean() < 0.65
+    assert not (centre_offsets() < 1e-6).any()
+    np.testing.assert_array_equal(centre_offsets(), centre_offsets(search_near_prob=0.0, search_near_scale=0.0))
+    assert (centre_offsets(search_near_prob=1.0, search_near_scale=0.0) < 1e-6).all()
+    with pytest.raises(ConfigError, match="search_near_prob"):
+        plain(search_near_prob=1.5)
+
+
 def _object_extent(crop_rgb: np.ndarray):
     mask = (crop_rgb[..., 0] > 200) & (crop_rgb[..., 2] < 40)
     ys, xs = np.nonzero(mask)

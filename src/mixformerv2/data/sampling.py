@@ -107,6 +107,10 @@ class ProcessingConfig:
     template_factor: float = 2.0
     search_center_jitter: float = 4.5
     search_scale_jitter: float = 0.5
+    # not official: this share of search crops has its centre jitter scaled by search_near_scale,
+    # so most crops look like tracking's (target near the centre) while some still show far offsets
+    search_near_prob: float = 0.0
+    search_near_scale: float = 0.3
     template_center_jitter: float = 0.0
     template_scale_jitter: float = 0.0
     grayscale_prob: float = 0.05
@@ -122,10 +126,10 @@ class ProcessingConfig:
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ConfigError(f"ProcessingConfig.{name} must be positive, got {getattr(self, name)!r}")
         for name in ("search_center_jitter", "search_scale_jitter", "template_center_jitter",
-                     "template_scale_jitter", "brightness_jitter"):
+                     "template_scale_jitter", "brightness_jitter", "search_near_scale"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"ProcessingConfig.{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("grayscale_prob", "flip_prob"):
+        for name in ("grayscale_prob", "flip_prob", "search_near_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"ProcessingConfig.{name} must be in [0, 1], got {getattr(self, name)!r}")
 
@@ -465,6 +469,9 @@ class TrackingSampler(torch.utils.data.Dataset):
             else:
                 factor, size = proc.search_factor, proc.search_size
                 cj, sj = proc.search_center_jitter, proc.search_scale_jitter
+                # drawn only when enabled, so official configs keep their random stream
+                if proc.search_near_prob > 0 and rng.random() < proc.search_near_prob:
+                    cj *= proc.search_near_scale
             jit = jittered_box(box_j, rng, cj, sj)
             where = f"{name} crop of {_name(self.datasets[key[0]])}/{sequence.name} frame {key[2]}"
             try:
