@@ -94,7 +94,6 @@ def export_graphs(model, targets: int = 1, opset: int = OPSET, precision: str = 
     if not isinstance(targets, int) or targets < 1:
         raise ConfigError(f"targets must be a positive integer (got {targets!r})")
     _check_precision(precision)
-    weight_bits = int8_bits(int8_weight_bits)
     cfg = model.config
     model = model.float().eval().cpu()
     t = torch.randn(targets, 3, cfg.template_size, cfg.template_size)
@@ -108,7 +107,7 @@ def export_graphs(model, targets: int = 1, opset: int = OPSET, precision: str = 
     ]
     _check_graphs(graphs)
     encoder, step = graphs
-    return encoder, (quantize_int8(step, weight_bits) if precision == "int8" else step)
+    return encoder, (quantize_int8(step, int8_weight_bits) if precision == "int8" else step)
 
 
 def export_module(module, args: tuple, input_names: list[str], output_names: list[str], opset: int = OPSET) -> bytes:
