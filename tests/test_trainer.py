@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mixformerv2 import ModelConfig, build_model, load_checkpoint
+from mixformerv2 import ModelConfig, build_model, hardware, load_checkpoint
 from mixformerv2.errors import ConfigError, MixFormerError
 from mixformerv2.training import trainer as trainer_mod
 from mixformerv2.training.recipes import available_recipes, load_recipe, parse_assignments, parse_data_overrides
@@ -431,7 +431,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
 
 # -- numerics and logging ---------------------------------------------------------------------------------
 def test_bf16_autocast_run_completes(tmp_path, monkeypatch):
-    monkeypatch.setattr(trainer_mod, "native_bf16", lambda device: True)  # autocast even on AVX2 CPUs
+    monkeypatch.setattr(hardware, "native_bf16", lambda device: True)  # autocast even on AVX2 CPUs
     trainer = make_trainer(tmp_path / "r", epochs=1, bf16=True)
     result = trainer.fit()
     assert trainer.autocast_bf16
@@ -444,7 +444,7 @@ def test_bf16_autocast_run_completes(tmp_path, monkeypatch):
 
 
 def test_bf16_without_native_units_trains_in_float32_and_says_so(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(trainer_mod, "native_bf16", lambda device: False)  # e.g. an AVX2-only CPU
+    monkeypatch.setattr(hardware, "native_bf16", lambda device: False)  # e.g. an AVX2-only CPU
     trainer = make_trainer(tmp_path / "b", epochs=1, bf16=True)
     trainer.fit()
     assert not trainer.autocast_bf16

@@ -76,6 +76,13 @@ def native_bf16(device: Any = "cpu") -> bool:
     return True  # other backends (mps, xpu) decide for themselves
 
 
+def bf16_emulation_note(device: Any = "cpu") -> str | None:
+    """None where bfloat16 is native on ``device`` (:func:`native_bf16`), else why it is not, for messages."""
+    if native_bf16(device):
+        return None
+    return f"{describe_device(device)} has no native bfloat16 matrix units, so bf16 is emulated and slower than fp32"
+
+
 def describe_device(device: Any = "cpu") -> str:
     """A short name for messages: the CPU's vector instruction set torch dispatches to (``AVX2``,
     ``AVX512``, ...) or the GPU's name."""

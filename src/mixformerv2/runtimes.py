@@ -64,12 +64,11 @@ class TorchRuntime:
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         model = model.to(self.device).eval()
         if name == "bf16":
-            from .hardware import describe_device, native_bf16  # torch-only, like this class
+            from .hardware import bf16_emulation_note  # torch-only, like this class
 
-            if not native_bf16(self.device):
-                warnings.warn(f"runtime bf16: {self.device.type} here has no native bfloat16 matrix units "
-                              f"({describe_device(self.device)}), so bf16 is emulated and slower than fp32",
-                              RuntimeWarning, stacklevel=2)
+            note = bf16_emulation_note(self.device)
+            if note:
+                warnings.warn(f"runtime bf16: {note}", RuntimeWarning, stacklevel=2)
             model = bf16_linear_model(model)
         self.model = model
 

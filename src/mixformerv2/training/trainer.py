@@ -47,7 +47,7 @@ from ..errors import CheckpointError, ConfigError, MixFormerError
 from ..models.checkpoints import TRAINING_FORMAT, save_checkpoint
 from ..models.mixformerv2 import MixFormerV2
 from ..fileio import atomic_target, atomic_write, atomic_write_text
-from ..hardware import describe_device, native_bf16
+from ..hardware import bf16_emulation_note
 from .distill import (
     distillation_losses,
     init_from_checkpoint,
@@ -667,11 +667,10 @@ class Trainer:
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
         seed_everything(cfg.seed + info.rank)
-        self.autocast_bf16 = cfg.bf16 and native_bf16(self.device)
-        if cfg.bf16 and not self.autocast_bf16 and info.is_main:
-            print(f"bf16 autocast off: {self.device.type} here has no native bfloat16 matrix units "
-                  f"({describe_device(self.device)}); "
-                  "training in float32")
+        emulated = bf16_emulation_note(self.device) if cfg.bf16 else None
+        self.autocast_bf16 = cfg.bf16 and emulated is None
+        if emulated and info.is_main:
+            print(f"bf16 autocast off: {emulated}; training in float32")
         model = self.model
         if checkpoint is None and cfg.init_weights:
             self._load_init_weights(model, cfg.init_weights)
