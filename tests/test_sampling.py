@@ -17,6 +17,7 @@ from mixformerv2.data.augment import (
     crop_to_tensor,
     denormalize,
     flip_box,
+    paste_lookalike,
     roll_crop,
     roll_joint,
 )
@@ -362,6 +363,60 @@ def test_near_share_of_search_crops_has_its_centre_jitter_scaled(video):
     assert (centre_offsets(search_near_prob=1.0, search_near_scale=0.0) < 1e-6).all()
     with pytest.raises(ConfigError, match="search_near_prob"):
         plain(search_near_prob=1.5)
+
+
+def test_lookalike_paste_puts_a_copy_farther_from_the_centre_than_the_target():
+    size, box = 112, np.array([50.0, 54.0, 16.0, 12.0])  # the target just off the centre
+    base = np.full((size, size, 3), 100, np.uint8)
+    base[54:66, 50:58], base[54:66, 58:66] = RED, YELLOW
+    padding = np.zeros((size, size), bool)
+    padding[:, :40] = True  # the crop's left part lies outside the image
+    centre = (size - 1) / 2
+    pasted = 0
+    for seed in range(30):
+        crop = base.copy()
+        copy_box = paste_lookalike(crop, box / size, np.random.default_rng(seed), padding=padding)
+        if copy_box is None:
+            np.testing.assert_array_equal(crop, base)
+            continue
+        pasted += 1
+        x, y, w, h = copy_box
+        np.testing.assert_array_equal(crop[54:66, 50:66], base[54:66, 50:66])  # the target is untouched
+        assert x + w <= 50 or x >= 66 or y + h <= 54 or y >= 66  # beside it, not over it
+        assert x >= 40  # not on padding
+        assert 0.8 * 16 - 1 <= w <= 1.25 * 16 + 1 and 0.8 * 12 - 1 <= h <= 1.25 * 12 + 1
+        copy_c, target_c = np.array([x + w / 2, y + h / 2]), np.array([58.0, 60.0])
+        assert np.hypot(*(copy_c - centre)) >= np.hypot(*(target_c - centre)) + 0.5 * np.sqrt(w * h)
+        core = crop[int(y + h / 2) - 1:int(y + h / 2) + 2, int(x + 0.25 * w):int(x + 0.75 * w)]
+        assert (core[..., 0] > 200).all() and (core[..., 2] < 60).all()  # the copy shows the target's colours
+        outside = np.ones((size, size), bool)
+        outside[int(y):int(y + h), int(x):int(x + w)] = False
+        outside[54:66, 50:66] = False
+        np.testing.assert_array_equal(crop[outside], base[outside])  # nothing else changed
+    assert pasted >= 20
+    tiny = base.copy()
+    assert paste_lookalike(tiny, np.array([55.0, 55.0, 3.0, 3.0]) / size, np.random.default_rng(0)) is None
+    np.testing.assert_array_equal(tiny, base)
+
+
+def test_lookalike_paste_share_changes_search_crops_only(video):
+    """lookalike_paste_prob: that share of search crops gets a pasted copy of the target; the
+    templates and the box targets stay as they were, and 0 (official) keeps the random stream."""
+    def draw(**paste):
+        proc = plain(search_center_jitter=1.0, search_scale_jitter=0.0, flip_prob=0.0, search_size=96, **paste)
+        ds = TrackingSampler([video], sampler=SamplerConfig(samples_per_epoch=40), processing=proc)
+        return [ds[i] for i in range(40)]
+
+    default, off, on = draw(), draw(lookalike_paste_prob=0.0), draw(lookalike_paste_prob=1.0)
+    changed = 0
+    for a, b, c in zip(default, off, on):
+        for key in ("search", "template", "search_anno"):
+            assert torch.equal(a[key], b[key])
+        assert torch.equal(a["template"], c["template"]) and torch.equal(a["search_anno"], c["search_anno"])
+        changed += not torch.equal(a["search"], c["search"])
+    assert changed >= 30
+    with pytest.raises(ConfigError, match="lookalike_paste_prob"):
+        plain(lookalike_paste_prob=-0.1)
 
 
 def _object_extent(crop_rgb: np.ndarray):

@@ -127,6 +127,54 @@ def apply_crop(
     return crop_to_tensor(crop, roll), box
 
 
+def paste_lookalike(
+    crop: np.ndarray, box_norm_xywh: Sequence[float], rng: np.random.Generator,
+    padding: np.ndarray | None = None, tries: int = 12,
+) -> np.ndarray | None:
+    """Not official: paste a copy of the target (its box region, resized by U(0.8, 1.25) and
+    feathered at the border) into the crop, farther from the crop centre than the target and not
+    overlapping it, nor (where ``padding``, True = outside the image, is given) on padding, so that
+    the model learns to take, of two look-alikes, the one nearer the centre
+    (where tracking puts the target). ``crop`` (uint8, S x S x 3) is changed in place; returns
+    the copy's box in pixels (x, y, w, h), or None when the target is too small or no place fits.
+    """
+    size = crop.shape[0]
+    x, y, w, h = (float(v) * size for v in box_norm_xywh)
+    x0, y0 = max(0, int(np.floor(x))), max(0, int(np.floor(y)))
+    x1, y1 = min(size, int(np.ceil(x + w))), min(size, int(np.ceil(y + h)))
+    if x1 - x0 < 4 or y1 - y0 < 4 or (x1 - x0) * (y1 - y0) < 0.7 * w * h:
+        return None  # tiny, or mostly outside the crop
+    scale = float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))
+    pw, ph = max(4, round((x1 - x0) * scale)), max(4, round((y1 - y0) * scale))
+    if pw >= size or ph >= size:
+        return None
+    centre = (size - 1) / 2.0
+    target_c = np.array([x + w / 2.0, y + h / 2.0])
+    target_dist = float(np.hypot(*(target_c - centre)))
+    margin = 0.5 * float(np.sqrt(pw * ph))
+    for _ in range(tries):
+        px, py = int(rng.integers(0, size - pw + 1)), int(rng.integers(0, size - ph + 1))
+        copy_c = np.array([px + pw / 2.0, py + ph / 2.0])
+        apart = abs(copy_c[0] - target_c[0]) >= (pw + w) / 2.0 or abs(copy_c[1] - target_c[1]) >= (ph + h) / 2.0
+        on_image = padding is None or padding[py:py + ph, px:px + pw].mean() < 0.05
+        if apart and on_image and np.hypot(*(copy_c - centre)) >= target_dist + margin:
+            break
+    else:
+        return None
+    patch = cv2.resize(crop[y0:y1, x0:x1], (pw, ph), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    # raised-cosine ramps over the outer 20 % of each side, so the copy has no rectangular seam
+    alpha = np.outer(_feather(ph), _feather(pw))[:, :, None]
+    region = crop[py:py + ph, px:px + pw]
+    region[...] = np.clip(alpha * patch + (1.0 - alpha) * region, 0, 255).round().astype(crop.dtype)
+    return np.array([px, py, pw, ph], dtype=np.float64)
+
+
+def _feather(n: int) -> np.ndarray:
+    ramp = max(1, int(round(0.2 * n)))
+    t = np.minimum(np.arange(n) + 0.5, n - 0.5 - np.arange(n)) / ramp
+    return 0.5 - 0.5 * np.cos(np.pi * np.clip(t, 0.0, 1.0))
+
+
 def denormalize(tensor: Tensor) -> np.ndarray:
     """Normalised (3, S, S) tensor -> uint8 RGB (S, S, 3) for viewing (inverse of the normalisation)."""
     x = tensor.detach().to("cpu", torch.float32) * _STD.view(3, 1, 1) + _MEAN.view(3, 1, 1)

@@ -45,7 +45,7 @@ import torch
 
 from ..errors import ConfigError, InputError, MixFormerError
 from ..geometry import CropInfo, crop_around, crop_padding_mask
-from .augment import apply_crop, apply_joint, flip_box, roll_crop, roll_joint
+from .augment import apply_crop, apply_joint, flip_box, paste_lookalike, roll_crop, roll_joint
 from .sequence import Sequence, SequenceDataset
 
 SAMPLER_MODES = ("causal", "trident_pro")
@@ -111,6 +111,9 @@ class ProcessingConfig:
     # so most crops look like tracking's (target near the centre) while some still show far offsets
     search_near_prob: float = 0.0
     search_near_scale: float = 0.3
+    # not official: this share of positive search crops gets a pasted copy of the target farther
+    # from the centre (augment.paste_lookalike): a look-alike distractor the model must not take
+    lookalike_paste_prob: float = 0.0
     template_center_jitter: float = 0.0
     template_scale_jitter: float = 0.0
     grayscale_prob: float = 0.05
@@ -129,7 +132,7 @@ class ProcessingConfig:
                      "template_scale_jitter", "brightness_jitter", "search_near_scale"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"ProcessingConfig.{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("grayscale_prob", "flip_prob", "search_near_prob"):
+        for name in ("grayscale_prob", "flip_prob", "search_near_prob", "lookalike_paste_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"ProcessingConfig.{name} must be in [0, 1], got {getattr(self, name)!r}")
 
@@ -478,12 +481,18 @@ class TrackingSampler(torch.utils.data.Dataset):
                 crop, info = crop_around(image, jit, factor, size)
             except InputError as exc:
                 raise _Rejected(f"{where}: {exc}") from None
+            anno = box_in_crop(box_j, jit, info, size)
+            mask = crop_padding_mask(info, size)
+            # drawn only when enabled (official configs keep their random stream); never on negatives
+            if (kind == "search" and label > 0 and proc.lookalike_paste_prob > 0
+                    and rng.random() < proc.lookalike_paste_prob):
+                crop = np.ascontiguousarray(crop)
+                paste_lookalike(crop, anno, rng, padding=mask)
             roll = roll_crop(rng, proc.brightness_jitter, proc.flip_prob)
             crop_flips.append(roll.flip)
-            mask = crop_padding_mask(info, size)
             if not padding_mask_valid(mask[:, ::-1] if roll.flip else mask):
                 raise _Rejected(f"{where}: the crop is (almost) all padding")
-            tensor, anno = apply_crop(crop, box_in_crop(box_j, jit, info, size), roll)
+            tensor, anno = apply_crop(crop, anno, roll)
             out[name] = tensor
             if name == "search":
                 out["search_anno"] = torch.from_numpy(anno.astype(np.float32))
