@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from fixtures_official import Case, cases_of, require
-from mixformerv2 import ModelConfig, build_model, load_checkpoint, save_checkpoint
+from mixformerv2 import ModelConfig, build_model, get_preset, load_checkpoint, save_checkpoint
 from mixformerv2.data.synthetic import generate_sequence
 from mixformerv2.demo import default_weights
 from mixformerv2.deploy.onnx import ENCODER_FILE, META_FILE, STEP_FILE, OnnxRuntime, export_onnx
@@ -365,3 +365,28 @@ def test_speed_benchmark_times_the_same_blocks_each_runtime_runs():
         assert err <= tol * max(1.0, np.abs(want).max()), (name, err)
         if name in ("bf16", "int8"):
             assert err > 0, name  # the runtime's own (reduced) arithmetic, not the fp32 model
+
+
+def test_speed_benchmark_splits_block_flops_into_linear_layers_and_attention():
+    """The GEMM-peak fraction weighs the blocks' linear layers at the runtime's peak and attention at
+    float32's: the split must add up to the step's block FLOPs and give attention its exact count."""
+    import importlib.util
+
+    from mixformerv2.evaluation.bench import count_flops
+
+    spec = importlib.util.spec_from_file_location("speed", SRC.parent / "benchmarks" / "speed.py")
+    speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speed)
+    cfg = get_preset("mixformerv2-s").model
+    linear, attention = speed.block_gflops_step(cfg)
+    search, template = (cfg.search_size // cfg.patch_size) ** 2, (cfg.template_size // cfg.patch_size) ** 2
+    keys = 2 * template + search + 4
+    # query x key and weights x value products: every token in all but the last block, which updates
+    # only the four prediction tokens
+    want = 2 * 2 * cfg.embed_dim * keys * ((cfg.depth - 1) * (search + 4) + 4) / 1e9
+    assert attention == pytest.approx(want, rel=1e-9)
+    assert linear + attention < count_flops(cfg)[1]  # patch embedding and heads are not blocks
+    assert linear > 5 * attention
+    peaks = {"fp32": 100.0, "int8": 400.0, "bf16": 200.0}
+    assert speed.ideal_seconds("int8", linear, attention, peaks) == pytest.approx(linear / 400 + attention / 100)
+    assert speed.ideal_seconds("onnx", linear, attention, peaks) == pytest.approx((linear + attention) / 100)
