@@ -337,14 +337,20 @@ def test_cli_export_then_track_with_the_export_folder(tmp_path, capsys):
         main(["export", "--weights", str(weights), "--out", str(out), "--preset", "mixformerv2-xl"])
 
 
-def test_speed_benchmark_times_the_same_blocks_each_runtime_runs():
-    """benchmarks/speed.py takes the GEMM-peak fraction of the blocks timed alone: for every runtime
-    that timing must run the step's blocks (``step_blocks``), with the runtime's arithmetic."""
+def _speed_benchmark():
+    """benchmarks/speed.py as a module (the benchmarks are scripts, not a package)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("speed", SRC.parent / "benchmarks" / "speed.py")
     speed = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(speed)
+    return speed
+
+
+def test_speed_benchmark_times_the_same_blocks_each_runtime_runs():
+    """benchmarks/speed.py takes the GEMM-peak fraction of the blocks timed alone: for every runtime
+    that timing must run the step's blocks (``step_blocks``), with the runtime's arithmetic."""
+    speed = _speed_benchmark()
     torch.manual_seed(0)
     model = build_model(TINY).eval()
     rng = np.random.default_rng(0)
@@ -370,13 +376,9 @@ def test_speed_benchmark_times_the_same_blocks_each_runtime_runs():
 def test_speed_benchmark_splits_block_flops_into_linear_layers_and_attention():
     """The GEMM-peak fraction weighs the blocks' linear layers at the runtime's peak and attention at
     float32's: the split must add up to the step's block FLOPs and give attention its exact count."""
-    import importlib.util
-
     from mixformerv2.evaluation.bench import count_flops
 
-    spec = importlib.util.spec_from_file_location("speed", SRC.parent / "benchmarks" / "speed.py")
-    speed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(speed)
+    speed = _speed_benchmark()
     cfg = get_preset("mixformerv2-s").model
     linear, attention = speed.block_gflops_step(cfg)
     search, template = (cfg.search_size // cfg.patch_size) ** 2, (cfg.template_size // cfg.patch_size) ** 2
