@@ -30,7 +30,6 @@ import torch
 
 from mixformerv2 import build_model, get_preset
 from mixformerv2.deploy.onnx import OnnxRuntime, export_module, quantize_int8
-from mixformerv2.evaluation.bench import count_flops
 from mixformerv2.runtimes import RUNTIMES, TorchRuntime, make_runtime
 from mixformerv2.tracking.tracker import Tracker
 
@@ -221,7 +220,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if not args.json:
         print(f"torch {torch.__version__}, CPU, {args.threads} threads, random weights; GEMM peak: a {GEMM_N}^3 "
-              "product of the runtime's matrix type, timed interleaved with the steps of each row")
+              "product of the runtime's matrix type and of float32, timed interleaved with the steps of each row")
         print()
         print("| preset | runtime | targets | FPS end to end | FPS step | x official-style (fp32 full forward) "
               "| GEMM peak reached: blocks alone | over the whole step | blocks alone, all at the type's peak "
