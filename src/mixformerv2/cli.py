@@ -57,7 +57,8 @@ def _runtime_option(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--runtime", choices=RUNTIMES, default=None,
                         help=f"how the network runs: fp32 (exact), bf16, onnx (onnxruntime), int8 (onnxruntime, "
-                             f"int8 weights); default {DEFAULT_RUNTIME}; an ONNX export folder as --weights runs "
+                             f"int8 weights); default {DEFAULT_RUNTIME}: the fastest one that meets the accuracy bar with the weights "
+                             "(int8 / bf16 where their checkpoint records it, else the exact onnx or fp32); an ONNX export folder as --weights runs "
                              "as exported (onnx or int8)")
 
 
@@ -116,7 +117,10 @@ def cmd_track(args: argparse.Namespace) -> int:
     fps = (len(boxes) - 1) / track_seconds if track_seconds > 0 else float("nan")
     print(
         f"{'stopped after' if stopped_by else 'tracked'} {len(boxes)} frames: "
-        f"{fps:.1f} FPS tracking, {len(boxes) / wall:.1f} FPS end to end (decode + write included)"
+        f"{fps:.1f} FPS tracking, {len(boxes) / wall:.1f} FPS end to end (decode + write included); "
+        f"runtime {tracker.runtime.name}"
+        + (" (auto: the fastest meeting the accuracy bar with these weights; --runtime fp32 for the exact path)"
+           if args.runtime in (None, "auto") else "")
     )
     for what, path in (("boxes", args.save_boxes), ("video", args.save_video)):
         if path:

@@ -57,7 +57,7 @@ def run_demo(out_dir: str | Path = "out/demo", weights: str | Path | None = None
     table = format_table(scored)
     return (
         f"clip: {clip} ({len(frames)} frames, synthetic seed {seed}, {int(absent.sum())} frames with the target hidden)\n"
-        f"weights: {weights}\n\n{table}\n\n"
+        f"weights: {weights} (runtime {tracker.runtime.name})\n\n{table}\n\n"
         f"annotated video: {out / 'tracked.mp4'} (green: MixFormerV2, white: ground truth)\n"
         f"boxes: {out / 'boxes.txt'}"
     )

@@ -36,9 +36,9 @@ def _is_x86() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 
 
-def int8_weights_saturate() -> bool:
-    """True where onnxruntime's uint8 x int8 products may saturate (x86 without VNNI), so int8
-    weights must keep to 7 bits; unknown x86 CPUs count as saturating (7 bits is always safe)."""
+def has_vnni() -> bool:
+    """True on an x86 CPU with VNNI or AMX int8: integer GEMMs at full speed, without saturation.
+    False on other CPUs (their int8 paths are not measured here) and where the flags cannot be read."""
     if not _is_x86():
         return False
     flags = cpu_flags()
@@ -46,10 +46,16 @@ def int8_weights_saturate() -> bool:
         try:
             import torch
 
-            return not torch.cpu._is_vnni_supported()
+            return bool(torch.cpu._is_vnni_supported())
         except (ImportError, AttributeError, RuntimeError):
-            return True
-    return not any(flag in flags for flag in VNNI_FLAGS)
+            return False
+    return any(flag in flags for flag in VNNI_FLAGS)
+
+
+def int8_weights_saturate() -> bool:
+    """True where onnxruntime's uint8 x int8 products may saturate (x86 without VNNI), so int8
+    weights must keep to 7 bits; unknown x86 CPUs count as saturating (7 bits is always safe)."""
+    return _is_x86() and not has_vnni()
 
 
 @functools.lru_cache(maxsize=None)

@@ -97,6 +97,12 @@ def format_rows(rows: list[BenchRow]) -> str:
     return "\n".join(lines)
 
 
+# The accuracy bar a fast runtime must meet against the exact fp32 path (issue 6): mean forced IoU
+# to fp32's boxes, and success AUC of the free-running tracker within this many points of fp32's.
+FORCED_IOU_BAR = 0.98
+AUC_BAR = 0.5
+
+
 @dataclass
 class Fidelity:
     """How closely a fast runtime follows the exact fp32 path on tracked sequences."""
@@ -118,6 +124,10 @@ class Fidelity:
     @property
     def auc_delta(self) -> float:
         return self.auc_fast - self.auc_exact
+
+    @property
+    def meets_bar(self) -> bool:
+        return self.forced_iou >= FORCED_IOU_BAR and abs(self.auc_delta) <= AUC_BAR
 
 
 def runtime_fidelity(model: MixFormerV2, runtime: str, sequences, config=None, starts: Sequence[float] = (0.0,),

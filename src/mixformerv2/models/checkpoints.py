@@ -11,7 +11,7 @@ import os
 import pickle
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -23,6 +23,9 @@ from .mixformerv2 import MixFormerV2
 
 FORMAT_TAG = "mixformerv2"
 TRAINING_FORMAT = "mixformerv2-train"  # the trainer's checkpoints (epoch_*.pt): model, optimiser, run config
+# metadata key: the fast runtimes measured to meet the accuracy bar with these weights
+# (benchmarks/runtime_fidelity.py --record), comma-separated; the ``auto`` runtime chooses among them
+RUNTIMES_MEETING_BAR = "runtimes_meeting_bar"
 _WRAPPER_KEYS = ("net", "state_dict", "model")
 _LIST_LIMIT = 8
 
@@ -211,7 +214,40 @@ def load_checkpoint(
     model.box_head.bin_coords = torch.arange(cfg.feat_sz) * model.box_head.stride  # not in the state dict
     model.backbone.pos_embed_s.requires_grad_(False)
     model.backbone.pos_embed_t.requires_grad_(False)
+    model.runtimes_meeting_bar = runtimes_meeting_bar(path)
     return model.to(device).eval()
+
+
+def runtimes_meeting_bar(path: str | os.PathLike) -> tuple[str, ...]:
+    """The runtimes recorded in ``path``'s metadata as meeting the accuracy bar with its weights
+    (() for files without the record: official checkpoints, training outputs)."""
+    from ..runtimes import RUNTIMES
+
+    names = tuple(n for n in read_metadata(path).get(RUNTIMES_MEETING_BAR, "").split(",") if n)
+    unknown = [n for n in names if n not in RUNTIMES or n == "auto"]
+    if unknown:
+        raise CheckpointError(f"{path}: metadata {RUNTIMES_MEETING_BAR!r} names unknown runtimes {unknown}")
+    return names
+
+
+def record_runtimes_meeting_bar(path: str | os.PathLike, runtimes: Sequence[str]) -> None:
+    """Rewrite our safetensors file ``path`` with ``runtimes`` as its record of the fast runtimes
+    meeting the accuracy bar (tensors and other metadata unchanged; atomically)."""
+    from safetensors.torch import load_file, save_file
+
+    from ..runtimes import RUNTIMES
+
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT_TAG:
+        raise CheckpointError(f"{path} is not a mixformerv2 safetensors file; load it and write it with save_checkpoint first")
+    unknown = [n for n in runtimes if n not in RUNTIMES or n == "auto"]
+    if unknown:
+        raise ConfigError(f"unknown runtimes {unknown}; available: {', '.join(RUNTIMES[1:])}")
+    tensors = load_file(str(path))
+    meta[RUNTIMES_MEETING_BAR] = ",".join(runtimes)
+    with atomic_target(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, overwrite: bool = False, **metadata: str) -> Path:
