@@ -221,13 +221,17 @@ def load_checkpoint(
 def runtimes_meeting_bar(path: str | os.PathLike) -> tuple[str, ...]:
     """The runtimes recorded in ``path``'s metadata as meeting the accuracy bar with its weights
     (() for files without the record: official checkpoints, training outputs)."""
-    from ..runtimes import RUNTIMES
-
     names = tuple(n for n in read_metadata(path).get(RUNTIMES_MEETING_BAR, "").split(",") if n)
-    unknown = [n for n in names if n not in RUNTIMES or n == "auto"]
+    unknown = _unknown_runtimes(names)
     if unknown:
         raise CheckpointError(f"{path}: metadata {RUNTIMES_MEETING_BAR!r} names unknown runtimes {unknown}")
     return names
+
+
+def _unknown_runtimes(names: Sequence[str]) -> list[str]:
+    from ..runtimes import RUNTIMES
+
+    return [n for n in names if n not in RUNTIMES or n == "auto"]
 
 
 def record_runtimes_meeting_bar(path: str | os.PathLike, runtimes: Sequence[str]) -> None:
@@ -241,7 +245,7 @@ def record_runtimes_meeting_bar(path: str | os.PathLike, runtimes: Sequence[str]
     meta = read_metadata(path)
     if meta.get("format") != FORMAT_TAG:
         raise CheckpointError(f"{path} is not a mixformerv2 safetensors file; load it and write it with save_checkpoint first")
-    unknown = [n for n in runtimes if n not in RUNTIMES or n == "auto"]
+    unknown = _unknown_runtimes(runtimes)
     if unknown:
         raise ConfigError(f"unknown runtimes {unknown}; available: {', '.join(RUNTIMES[1:])}")
     tensors = load_file(str(path))
