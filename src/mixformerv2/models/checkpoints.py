@@ -201,7 +201,8 @@ def load_checkpoint(
     device: str | torch.device = "cpu",
 ) -> MixFormerV2:
     """Load an official or own checkpoint strictly into a new model in eval mode."""
-    architecture = read_metadata(path).get("architecture", "mixformerv2")
+    metadata = read_metadata(path)
+    architecture = metadata.get("architecture", "mixformerv2")
     if architecture != "mixformerv2":
         raise CheckpointError(f"{path} holds a {architecture} model (a distillation teacher), not a MixFormerV2 "
                               "tracker; load it with mixformerv2.models.mixvit.load_teacher")
@@ -214,14 +215,18 @@ def load_checkpoint(
     model.box_head.bin_coords = torch.arange(cfg.feat_sz) * model.box_head.stride  # not in the state dict
     model.backbone.pos_embed_s.requires_grad_(False)
     model.backbone.pos_embed_t.requires_grad_(False)
-    model.runtimes_meeting_bar = runtimes_meeting_bar(path)
+    model.runtimes_meeting_bar = _recorded_runtimes(metadata, path)
     return model.to(device).eval()
 
 
 def runtimes_meeting_bar(path: str | os.PathLike) -> tuple[str, ...]:
     """The runtimes recorded in ``path``'s metadata as meeting the accuracy bar with its weights
     (() for files without the record: official checkpoints, training outputs)."""
-    names = tuple(n for n in read_metadata(path).get(RUNTIMES_MEETING_BAR, "").split(",") if n)
+    return _recorded_runtimes(read_metadata(path), path)
+
+
+def _recorded_runtimes(metadata: Mapping[str, str], path: str | os.PathLike) -> tuple[str, ...]:
+    names = tuple(n for n in metadata.get(RUNTIMES_MEETING_BAR, "").split(",") if n)
     unknown = _unknown_runtimes(names)
     if unknown:
         raise CheckpointError(f"{path}: metadata {RUNTIMES_MEETING_BAR!r} names unknown runtimes {unknown}")
