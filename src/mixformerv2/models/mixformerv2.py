@@ -82,7 +82,9 @@ class MixFormerV2(nn.Module):
         self.box_head = DistributionBoxHead(config.embed_dim, config.feat_sz, config.search_size)
         self.score_head = ScoreHead(config.embed_dim) if config.score_head else None
         # fast runtimes measured to meet the accuracy bar with the loaded weights (their checkpoint's
-        # metadata, see models.checkpoints); the ``auto`` runtime chooses among them
+        # metadata, see models.checkpoints); the ``auto`` runtime chooses among them. It describes the
+        # weights as loaded: save_checkpoint does not carry it over, and a model trained further in
+        # memory should have it cleared (not in a train() override: the ONNX exporter calls train())
         self.runtimes_meeting_bar: tuple[str, ...] = ()
 
     # -- training / official-style path ----------------------------------------------------------
