@@ -12,29 +12,25 @@ layers 0 and 2 gated to zero; it is measured after removing them (identical outp
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic_benchmark import BENCH_SEED  # noqa: E402  the same held-out sequences
-
-from mixformerv2.config import TrackerConfig  # noqa: E402
-from mixformerv2.data.synthetic import generate_sequence, write_got10k  # noqa: E402
-from mixformerv2.demo import default_weights  # noqa: E402
-from mixformerv2.evaluation.bench import count_flops, timed_fps  # noqa: E402
-from mixformerv2.evaluation.compare import compare_trackers  # noqa: E402
-from mixformerv2.geometry import clip_box, crop_around, map_back  # noqa: E402
-from mixformerv2.models.checkpoints import load_checkpoint  # noqa: E402
-from mixformerv2.models.mixformerv2 import MixFormerV2  # noqa: E402
-from mixformerv2.models.mixvit import MixViT, MixViTConfig, load_teacher  # noqa: E402
-from mixformerv2.tracking.tracker import IMAGENET_MEAN, IMAGENET_STD, Tracker  # noqa: E402
-from mixformerv2.training.chain import check_chain, load_chain, run_chain  # noqa: E402
-from mixformerv2.training.distill import fit_init_state  # noqa: E402
-from mixformerv2.training.recipes import load_recipe  # noqa: E402
+from mixformerv2.config import TrackerConfig
+from mixformerv2.data.synthetic import write_got10k
+from mixformerv2.demo import default_weights
+from mixformerv2.evaluation.bench import HELD_OUT_SEED, count_flops, held_out_sequences, timed_fps
+from mixformerv2.evaluation.compare import compare_trackers
+from mixformerv2.geometry import clip_box, crop_around, map_back
+from mixformerv2.models.checkpoints import load_checkpoint
+from mixformerv2.models.mixformerv2 import MixFormerV2
+from mixformerv2.models.mixvit import MixViT, MixViTConfig, load_teacher
+from mixformerv2.tracking.tracker import IMAGENET_MEAN, IMAGENET_STD, Tracker
+from mixformerv2.training.chain import check_chain, load_chain, run_chain
+from mixformerv2.training.distill import fit_init_state
+from mixformerv2.training.recipes import load_recipe
 
 
 class TeacherTracker:
@@ -98,10 +94,7 @@ def main() -> None:
     recipes = check_chain(chain, out / "chain", inputs)
     search_factor = float(recipes[0].processing.get("search_factor", 4.5))
 
-    sequences = []
-    for i in range(args.eval_sequences):
-        seq = generate_sequence((BENCH_SEED, i))
-        sequences.append((list(seq.frames), seq.boxes, ~seq.absent))
+    sequences = held_out_sequences(args.eval_sequences)
     frame = sequences[0][0][0]
 
     rows = []
@@ -132,7 +125,7 @@ def main() -> None:
         rows.append((label, recipe.train.stage, params, gflops, fps, scored.auc))
 
     print(f"\nchain {chain.name}: {len(paths)} stages ({chain_minutes:.1f} min this run); "
-          f"held-out: {args.eval_sequences} synthetic sequences, seeds ({BENCH_SEED}, i); {args.threads} threads\n")
+          f"held-out: {args.eval_sequences} synthetic sequences, seeds ({HELD_OUT_SEED}, i); {args.threads} threads\n")
     print("| stage | training | parameters | GFLOPs / frame | FPS (tracker) | success AUC |")
     print("|---|---|---:|---:|---:|---:|")
     for label, stage, params, gflops, fps, auc in rows:

@@ -18,31 +18,26 @@ file; tensors unchanged), where the default runtime, `auto`, looks for them.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from mixformerv2 import load_checkpoint
-from mixformerv2.data.synthetic import generate_sequence
 from mixformerv2.demo import default_weights
-from mixformerv2.evaluation.bench import AUC_BAR, FORCED_IOU_BAR, free_running_auc, runtime_fidelity
+from mixformerv2.evaluation.bench import (AUC_BAR, FIDELITY_SEQUENCES, FIDELITY_STARTS, FORCED_IOU_BAR, HELD_OUT_SEED,
+                                          free_running_auc, held_out_sequences, runtime_fidelity)
 from mixformerv2.models.checkpoints import record_runtimes_meeting_bar, runtimes_meeting_bar
 from mixformerv2.tracking.tracker import Tracker
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic_benchmark import BENCH_SEED  # noqa: E402  the same held-out sequences
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sequences", type=int, default=96)
+    parser.add_argument("--sequences", type=int, default=FIDELITY_SEQUENCES)
     parser.add_argument("--weights", help="checkpoint (default: the shipped default model)")
     parser.add_argument("--runtimes", nargs="+", default=["onnx", "bf16", "int8"])
-    parser.add_argument("--starts", nargs="+", type=float, default=[0.0, 0.1, -0.1, 0.2, -0.2],
+    parser.add_argument("--starts", nargs="+", type=float, default=list(FIDELITY_STARTS),
                         help="first box moved right by these many pixels, one free run each")
     parser.add_argument("--record", action="store_true",
                         help="write the runtimes that meet the bar into the weights file's metadata")
@@ -50,10 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    sequences = []
-    for i in tqdm(range(args.sequences), desc="sequences"):
-        seq = generate_sequence((BENCH_SEED, i))
-        sequences.append((list(seq.frames), seq.boxes, ~seq.absent))
+    sequences = held_out_sequences(args.sequences, progress=True)
     frames = sum(len(s[0]) for s in sequences)
     weights = args.weights or default_weights()
     model = load_checkpoint(weights).eval()
@@ -64,7 +56,7 @@ def main() -> None:
     rows = [runtime_fidelity(model, name, sequences, starts=args.starts, exact_aucs=exact_aucs)
             for name in tqdm(args.runtimes, desc="runtimes")]
 
-    print(f"\n{args.sequences} held-out synthetic sequences ({frames} frames, seeds ({BENCH_SEED}, i)); "
+    print(f"\n{args.sequences} held-out synthetic sequences ({frames} frames, seeds ({HELD_OUT_SEED}, i)); "
           f"weights {weights}; {args.threads} threads; {time.perf_counter() - start:.0f} s")
     print("fp32 success AUC with the first box moved by "
           + ", ".join(f"{s:+g} px: {a:.2f}" for s, a in zip(args.starts, exact_aucs))

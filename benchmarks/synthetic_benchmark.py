@@ -1,7 +1,7 @@
 """Held-out synthetic benchmark: the default model (or any checkpoint) vs OpenCV CSRT and KCF.
 
 Sequences are generated with seeds the default model never saw in training (training uses
-(0, i); this benchmark uses (BENCH_SEED, i)), at the generator's default settings. All
+(0, i); this benchmark uses (HELD_OUT_SEED, i)), at the generator's default settings. All
 trackers run side by side in one process on the same decoded frames.
 
     python benchmarks/synthetic_benchmark.py [--sequences 24] [--weights CKPT] [--baselines csrt kcf]
@@ -13,12 +13,10 @@ import argparse
 
 import torch
 
-from mixformerv2.data.synthetic import generate_sequence
 from mixformerv2.demo import default_weights
+from mixformerv2.evaluation.bench import HELD_OUT_SEED, held_out_sequences
 from mixformerv2.evaluation.compare import OpenCVTracker, compare_trackers, format_table
 from mixformerv2.tracking.tracker import Tracker
-
-BENCH_SEED = 424242
 
 
 def main() -> None:
@@ -31,17 +29,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    sequences = []
-    for i in range(args.sequences):
-        seq = generate_sequence((BENCH_SEED, i))
-        sequences.append((list(seq.frames), seq.boxes, ~seq.absent))
+    sequences = held_out_sequences(args.sequences)
     frames = sum(len(s[0]) for s in sequences)
     weights = args.weights or default_weights()
     tracker = Tracker.from_checkpoint(weights, device=args.device)
     contenders = {"MixFormerV2": lambda: tracker}
     contenders.update({f"OpenCV {b.upper()}": (lambda n=b: OpenCVTracker(n)) for b in args.baselines})
     scored = compare_trackers(contenders, sequences, progress=True)
-    print(f"\n{args.sequences} held-out synthetic sequences ({frames} frames, seeds ({BENCH_SEED}, i)); "
+    print(f"\n{args.sequences} held-out synthetic sequences ({frames} frames, seeds ({HELD_OUT_SEED}, i)); "
           f"weights {weights}; {args.threads} threads")
     print("success AUC / precision / normalised precision: pytracking analysis, LaSOT rules for hidden frames\n")
     print(format_table(scored))

@@ -20,7 +20,8 @@ from mixformerv2.data.synthetic import generate_sequence
 from mixformerv2.demo import default_weights
 from mixformerv2.deploy.onnx import ENCODER_FILE, META_FILE, STEP_FILE, OnnxRuntime, export_onnx
 from mixformerv2.errors import CheckpointError, ConfigError
-from mixformerv2.evaluation.bench import runtime_fidelity
+from mixformerv2.evaluation.bench import (AUC_BAR, FIDELITY_SEQUENCES, FIDELITY_STARTS, FORCED_IOU_BAR, free_running_auc,
+                                          held_out_sequences, runtime_fidelity)
 from mixformerv2.runtimes import RUNTIMES, TorchRuntime, make_runtime
 from mixformerv2.tracking.tracker import Tracker
 
@@ -32,11 +33,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 @pytest.fixture(scope="module")
 def held_out():
     """Four held-out synthetic sequences (seeds the default model never saw)."""
-    out = []
-    for i in range(4):
-        seq = generate_sequence((424242, i))
-        out.append((list(seq.frames), seq.boxes, ~seq.absent))
-    return out
+    return held_out_sequences(4)
 
 
 @pytest.mark.parametrize("runtime", FAST)
@@ -48,19 +45,41 @@ def test_fast_runtimes_follow_fp32_on_the_same_crops(runtime, held_out):
 
 def test_onnx_meets_the_full_accuracy_bar_and_the_default_model_records_its_fast_runtimes(held_out):
     """The full bar adds: success AUC of the free-running tracker within 0.5 point of fp32's. onnx
-    meets it with the exact boxes. bf16 / int8 meet it in expectation over sub-pixel starts on 96
-    sequences (benchmarks/runtime_fidelity.py, too long for a test; a unit-test-sized sample cannot
-    resolve half a point), which the shipped weights record, so ``auto`` runs them where the CPU
-    has the matrix units for them."""
+    meets it with the exact boxes; the shipped weights record bf16 and int8 as meeting it too
+    (benchmarks/runtime_fidelity.py), so ``auto`` runs them where the CPU has the matrix units."""
     from mixformerv2 import hardware, runtimes
 
     model = load_checkpoint(default_weights())
     fid = runtime_fidelity(model, "onnx", held_out)
-    assert fid.meets_bar and fid.forced_iou >= 0.98 and abs(fid.auc_delta) <= 0.5, fid
+    assert fid.meets_bar and fid.forced_iou >= FORCED_IOU_BAR and abs(fid.auc_delta) <= AUC_BAR, fid
     assert runtimes.DEFAULT_RUNTIME == "auto"
     assert {"bf16", "int8"} <= set(model.runtimes_meeting_bar) <= set(FAST)
     expected = "int8" if hardware.has_vnni() else "bf16" if hardware.native_bf16("cpu") else "onnx"
     assert Tracker(model).runtime.name == expected
+
+
+@pytest.mark.slow
+def test_every_fast_runtime_the_default_model_records_meets_the_auc_bar_where_auto_may_pick_it():
+    """The AUC half of the bar, measured as benchmarks/runtime_fidelity.py measures it (about ten
+    minutes): on 96 held-out sequences the free-running tracker's AUC averaged over five sub-pixel
+    starts within 0.5 point of fp32's (four sequences or one start cannot resolve half a point: one
+    free run of a small model is one draw). Checked for each recorded runtime this CPU runs natively;
+    one it does not is never what ``auto`` picks here. The per-frame half: the tests above."""
+    from mixformerv2 import hardware, runtimes
+
+    model = load_checkpoint(default_weights())
+    native = {"int8": hardware.has_vnni() and runtimes.onnx_available(), "bf16": hardware.native_bf16("cpu")}
+    recorded = [r for r in model.runtimes_meeting_bar if r in native]
+    assert recorded == ["bf16", "int8"]
+    measured = [r for r in recorded if native[r]]
+    assert runtimes.resolve_runtime("auto", model) in measured + ["onnx"]
+    if not measured:
+        return
+    sequences = held_out_sequences(FIDELITY_SEQUENCES)
+    exact = np.mean([free_running_auc(Tracker(model, runtime="fp32"), sequences, s) for s in FIDELITY_STARTS])
+    for name in measured:
+        fast = np.mean([free_running_auc(Tracker(model, runtime=name), sequences, s) for s in FIDELITY_STARTS])
+        assert abs(fast - exact) <= AUC_BAR, (name, fast, exact)
 
 
 def test_auto_runs_the_fastest_runtime_the_checkpoint_records_as_meeting_the_bar(tmp_path, monkeypatch):
