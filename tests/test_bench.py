@@ -83,7 +83,11 @@ def test_runtime_fidelity_of_fp32_itself_and_with_a_known_fp32_auc():
     fid = runtime_fidelity(model, "fp32", sequences)
     assert fid.forced_iou == pytest.approx(1.0) and fid.auc_delta == 0.0  # fp32 follows itself exactly
     assert runtime_fidelity(model, "fp32", sequences, exact_aucs=fid.exact_aucs) == fid
-    assert runtime_fidelity(model, "fp32", sequences, exact_aucs=[fid.auc_exact + 1]).auc_delta == pytest.approx(-1.0)
+    off = runtime_fidelity(model, "fp32", sequences, exact_aucs=[fid.auc_exact + 1])
+    assert off.auc_delta == pytest.approx(-1.0) and not off.auc_meets_bar and not off.meets_bar
+    auc_only = runtime_fidelity(model, "fp32", sequences, forced=False)  # the forced pass skipped
+    assert np.isnan(auc_only.forced_iou) and auc_only.fast_aucs == fid.fast_aucs
+    assert auc_only.auc_meets_bar and not auc_only.meets_bar  # the bar needs both halves measured
 
 
 def test_runtime_fidelity_averages_the_free_runs_over_the_starts():

@@ -159,6 +159,18 @@ def onnx_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
 
 
+def runs_fast_here(name: str) -> bool:
+    """Whether this CPU runs the fast runtime ``name`` on its own matrix units: ``int8`` needs VNNI /
+    AMX int8 (and onnxruntime), ``bf16`` AVX-512 BF16 / AMX (elsewhere bfloat16 is emulated, slowly)."""
+    from .hardware import has_vnni, native_bf16
+
+    if name == "int8":
+        return onnx_available() and has_vnni()
+    if name == "bf16":
+        return native_bf16("cpu")
+    raise ConfigError(f"runs_fast_here: {name!r} is not a fast runtime (int8 or bf16)")
+
+
 def resolve_runtime(name: str | None, model, device=None) -> str:
     """The concrete runtime for ``name``; ``auto`` (the default) is the fastest runtime that meets the
     accuracy bar (forced IoU >= 0.98 and AUC within 0.5 point of fp32, ``evaluation.bench``) with the
@@ -172,8 +184,6 @@ def resolve_runtime(name: str | None, model, device=None) -> str:
     * else ``onnx`` (the exact boxes, 1.2-1.6x fp32 on 2 cores) when onnxruntime is installed;
     * else ``fp32``, which is also the choice on a GPU (the fast paths are measured on CPUs only).
     """
-    from .hardware import has_vnni, native_bf16
-
     name = (name or DEFAULT_RUNTIME).lower()
     if name != "auto":
         return name
@@ -184,10 +194,9 @@ def resolve_runtime(name: str | None, model, device=None) -> str:
     if not on_cpu:
         return "fp32"
     measured = set(getattr(model, "runtimes_meeting_bar", ()))
-    if "int8" in measured and onnx_available() and has_vnni():
-        return "int8"
-    if "bf16" in measured and native_bf16("cpu"):
-        return "bf16"
+    for fast in ("int8", "bf16"):  # fastest first (benchmarks/speed.py)
+        if fast in measured and runs_fast_here(fast):
+            return fast
     return "onnx" if onnx_available() else "fp32"
 
 
