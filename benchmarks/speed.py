@@ -30,7 +30,7 @@ import torch
 
 from mixformerv2 import build_model, get_preset
 from mixformerv2.deploy.onnx import OnnxRuntime, export_module, quantize_int8
-from mixformerv2.runtimes import RUNTIMES, TorchRuntime, make_runtime
+from mixformerv2.runtimes import FAST_RUNTIMES, RUNTIMES, TorchRuntime, make_runtime
 from mixformerv2.tracking.tracker import Tracker
 
 
@@ -58,7 +58,7 @@ def measure(
 
 def peak_kind(runtime: str) -> str:
     """The matrix type whose GEMM peak a runtime's blocks are measured against."""
-    return runtime if runtime in ("bf16", "int8") else "fp32"
+    return runtime if runtime in FAST_RUNTIMES else "fp32"
 
 
 GEMM_N = 1536  # the square matrix product whose rate is the machine's GEMM peak

@@ -22,10 +22,10 @@ from mixformerv2.deploy.onnx import ENCODER_FILE, META_FILE, STEP_FILE, OnnxRunt
 from mixformerv2.errors import CheckpointError, ConfigError
 from mixformerv2.evaluation.bench import (AUC_BAR, FIDELITY_SEQUENCES, FIDELITY_STARTS, FORCED_IOU_BAR, held_out_sequences,
                                           runtime_fidelity)
-from mixformerv2.runtimes import RUNTIMES, TorchRuntime, make_runtime
+from mixformerv2.runtimes import FAST_RUNTIMES, RUNTIMES, TorchRuntime, make_runtime
 from mixformerv2.tracking.tracker import Tracker
 
-FAST = ("bf16", "int8", "onnx")
+FAST = (*FAST_RUNTIMES, "onnx")  # every runtime other than the exact torch one
 TINY = ModelConfig(embed_dim=32, depth=2, num_heads=2, mlp_ratio=2, template_size=32, search_size=64, feat_sz=16)
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -53,7 +53,7 @@ def test_onnx_meets_the_full_accuracy_bar_and_the_default_model_records_its_fast
     fid = runtime_fidelity(model, "onnx", held_out)
     assert fid.meets_bar and fid.forced_iou >= FORCED_IOU_BAR and abs(fid.auc_delta) <= AUC_BAR, fid
     assert runtimes.DEFAULT_RUNTIME == "auto"
-    assert {"bf16", "int8"} <= set(model.runtimes_meeting_bar) <= set(FAST)
+    assert set(FAST_RUNTIMES) <= set(model.runtimes_meeting_bar) <= set(FAST)
     expected = "int8" if hardware.has_vnni() else "bf16" if hardware.native_bf16("cpu") else "onnx"
     assert Tracker(model).runtime.name == expected
 
@@ -68,7 +68,7 @@ def test_every_fast_runtime_the_default_model_records_meets_the_auc_bar_where_au
     from mixformerv2 import runtimes
 
     model = load_checkpoint(default_weights())
-    recorded = [r for r in model.runtimes_meeting_bar if r in ("bf16", "int8")]
+    recorded = [r for r in model.runtimes_meeting_bar if r in FAST_RUNTIMES]
     assert recorded == ["bf16", "int8"]
     measured = [r for r in recorded if runtimes.runs_fast_here(r)]
     assert runtimes.resolve_runtime("auto", model) in measured + ["onnx"]
@@ -434,7 +434,7 @@ def test_speed_benchmark_times_the_same_blocks_each_runtime_runs():
         assert got.shape == want.shape, name
         err = np.abs(got - want).max()
         assert err <= tol * max(1.0, np.abs(want).max()), (name, err)
-        if name in ("bf16", "int8"):
+        if name in FAST_RUNTIMES:
             assert err > 0, name  # the runtime's own (reduced) arithmetic, not the fp32 model
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from .errors import ConfigError
 
 RUNTIMES = ("auto", "fp32", "bf16", "int8", "onnx")
+FAST_RUNTIMES = ("int8", "bf16")  # reduced-precision paths, fastest first (benchmarks/speed.py)
 # auto: the fastest runtime that meets the accuracy bar for the weights (resolve_runtime)
 DEFAULT_RUNTIME = "auto"
 
@@ -168,7 +169,7 @@ def runs_fast_here(name: str) -> bool:
         return onnx_available() and has_vnni()
     if name == "bf16":
         return native_bf16("cpu")
-    raise ConfigError(f"runs_fast_here: {name!r} is not a fast runtime (int8 or bf16)")
+    raise ConfigError(f"runs_fast_here: {name!r} is not a fast runtime ({' or '.join(FAST_RUNTIMES)})")
 
 
 def resolve_runtime(name: str | None, model, device=None) -> str:
@@ -194,7 +195,7 @@ def resolve_runtime(name: str | None, model, device=None) -> str:
     if not on_cpu:
         return "fp32"
     measured = set(getattr(model, "runtimes_meeting_bar", ()))
-    for fast in ("int8", "bf16"):  # fastest first (benchmarks/speed.py)
+    for fast in FAST_RUNTIMES:
         if fast in measured and runs_fast_here(fast):
             return fast
     return "onnx" if onnx_available() else "fp32"
