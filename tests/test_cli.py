@@ -104,6 +104,14 @@ def test_bad_boxes(capsys, weights, folder, box, message):
     assert "Traceback" not in err
 
 
+def test_hold_below_needs_a_score_head(capsys, folder, tmp_path):
+    plain = save_checkpoint(build_model(TINY.replace(score_head=False)), tmp_path / "plain.safetensors")
+    code, _, err = run(capsys, "track", folder, "--box", BOX, "--weights", plain, "--hold-below", "0.2")
+    assert code == 2 and "hold_below=0.2 needs a score, but this model has no score head" in err, err
+    code, _, err = run(capsys, "track", folder, "--box", BOX, "--weights", plain, "--hold-below", "2")
+    assert code == 2 and "hold_below must be a score strictly between 0 and 1" in err, err
+
+
 def test_bad_sources(capsys, weights, tmp_path):
     missing = tmp_path / "nope.mp4"
     code, _, err = run(capsys, "track", missing, "--box", BOX, "--weights", weights)

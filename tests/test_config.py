@@ -200,6 +200,17 @@ def test_tracker_config_validation():
     with pytest.raises(ConfigError):
         TrackerConfig(template_factor=0.0)
     assert TrackerConfig() == TrackerConfig(2.0, 4.5, 200, 0.5, 1.0, 10)
+    for bad in (0.0, 1.0, -0.2, 1.5):
+        with pytest.raises(ConfigError, match="hold_below must be a score strictly between 0 and 1"):
+            TrackerConfig(hold_below=bad)
+
+
+def test_tracker_config_overridden_takes_only_the_given_settings():
+    base = TrackerConfig(search_factor=5.0, hold_below=0.3)
+    assert base.overridden(search_factor=None, update_interval=None, hold_below=None) is base
+    assert base.overridden(update_interval=10, hold_below=None) == TrackerConfig(search_factor=5.0, update_interval=10,
+                                                                                 hold_below=0.3)
+    assert base.overridden(hold_below=0.1).hold_below == 0.1
 
 
 # -- official YAML import -------------------------------------------------------------------------

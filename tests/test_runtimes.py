@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from fixtures_official import Case, cases_of, require
-from mixformerv2 import ModelConfig, build_model, get_preset, load_checkpoint, save_checkpoint
+from mixformerv2 import ModelConfig, TrackerConfig, build_model, get_preset, load_checkpoint, save_checkpoint
 from mixformerv2.data.synthetic import generate_sequence
 from mixformerv2.demo import default_weights
 from mixformerv2.deploy.onnx import ENCODER_FILE, META_FILE, STEP_FILE, OnnxRuntime, export_onnx
@@ -126,6 +126,37 @@ def test_auto_runs_the_fastest_runtime_the_checkpoint_records_as_meeting_the_bar
     save_checkpoint(plain, tmp_path / "bad.safetensors", **{RUNTIMES_MEETING_BAR: "int8,turbo"})
     with pytest.raises(CheckpointError, match=r"bad.safetensors: metadata 'runtimes_meeting_bar' names unknown runtimes \['turbo'\]"):
         load_checkpoint(tmp_path / "bad.safetensors")
+
+
+def test_tracker_defaults_recorded_with_the_weights_reach_the_tracker_and_the_onnx_export(tmp_path):
+    from mixformerv2.models.checkpoints import TRACKER_DEFAULTS, read_metadata, record_tracker_defaults
+
+    torch.manual_seed(0)
+    path = save_checkpoint(build_model(TINY).eval(), tmp_path / "w.safetensors")
+    assert load_checkpoint(path).tracker_defaults == {} and Tracker(load_checkpoint(path)).config == TrackerConfig()
+    before = read_metadata(path)
+    record_tracker_defaults(path, hold_below=0.2, search_factor=4.25)
+    assert read_metadata(path) == {**before, TRACKER_DEFAULTS: '{"hold_below": 0.2, "search_factor": 4.25}'}
+    tracker = Tracker.from_checkpoint(path, runtime="fp32")
+    assert (tracker.config.hold_below, tracker.config.search_factor) == (0.2, 4.25)
+    assert Tracker.from_checkpoint(path, config=TrackerConfig()).config.hold_below is None  # a given config wins
+    out = export_onnx(load_checkpoint(path), tmp_path / "export")
+    assert json.loads((out / META_FILE).read_text())["tracker"] == {"hold_below": 0.2, "search_factor": 4.25}
+    assert Tracker.from_checkpoint(out).config.hold_below == 0.2
+
+    with pytest.raises(ConfigError, match="not tracker settings"):
+        record_tracker_defaults(path, hold=0.2)
+    plain = save_checkpoint(build_model(TINY.replace(score_head=False)), tmp_path / "plain.safetensors")
+    with pytest.raises(ConfigError, match="no score head"):
+        record_tracker_defaults(plain, hold_below=0.2)
+    for name, text in (("range", '{"hold_below": 7}'), ("json", "{hold")):
+        bad = save_checkpoint(build_model(TINY), tmp_path / f"{name}.safetensors", **{TRACKER_DEFAULTS: text})
+        with pytest.raises(CheckpointError, match=rf"{name}.safetensors: metadata 'tracker'"):
+            load_checkpoint(bad)
+    meta = json.loads((out / META_FILE).read_text())
+    (out / META_FILE).write_text(json.dumps({**meta, "tracker": {"hold_below": -1}}))
+    with pytest.raises(CheckpointError, match="recorded tracker settings"):
+        OnnxRuntime.load(out)
 
 
 @pytest.mark.conformance

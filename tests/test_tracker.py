@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mixformerv2 import InputError, ModelConfig, TrackerConfig, Tracker, build_model
+from mixformerv2 import ConfigError, InputError, ModelConfig, TrackerConfig, Tracker, build_model
 from mixformerv2.tracking.tracker import default_tracker_config
 
 TINY = ModelConfig(embed_dim=32, depth=2, num_heads=2, mlp_ratio=2, template_size=32, search_size=64, feat_sz=16)
@@ -114,6 +114,47 @@ def test_model_without_score_head_never_updates(model):
     tracker.init(frames[0], (40, 30, 20, 16))
     results = [tracker.track(f) for f in frames[1:]]
     assert all(np.isnan(r.score) and r.online_template_frame == 0 for r in results)
+
+
+class ScriptedScores(CountingModel):
+    """The model's boxes with scores from a script (one logit per step, repeated)."""
+
+    def __init__(self, model, logits):
+        super().__init__(model)
+        self.logits = list(logits)
+
+    def step(self, *args, **kw):
+        out = super().step(*args, **kw)
+        return {**out, "pred_scores": torch.full_like(out["pred_scores"], self.logits[(self.steps - 1) % len(self.logits)])}
+
+
+def test_hold_below_keeps_the_last_box_while_the_score_is_low(model):
+    logits = [3.0, -3.0, -3.0, 3.0, -1.0, 3.0]  # scores 0.95, 0.05, 0.05, 0.95, 0.27, 0.95
+    frames = _frames(len(logits) + 1)
+    results = {}
+    for hold in (None, 0.3):
+        tracker = Tracker(ScriptedScores(model, logits), TrackerConfig(hold_below=hold), runtime="fp32")
+        tracker.init(frames[0], (40, 30, 20, 16))
+        results[hold] = [tracker.track(f) for f in frames[1:]]
+    free, held = results[None], results[0.3]
+    assert not any(r.held for r in free)
+    assert [r.held for r in held] == [False, True, True, False, True, False]
+    boxes = [(40.0, 30.0, 20.0, 16.0)] + [r.box for r in held]
+    for i, r in enumerate(held):
+        assert (r.box == boxes[i]) == r.held  # held: the previous box; else the network moved it
+    assert held[0].box == free[0].box  # the same until the first hold
+    tracker.config = tracker.config.replace(hold_below=None)  # switched off: boxes move again
+    assert tracker.track(frames[1]).box != held[-1].box
+
+
+def test_hold_below_needs_a_score_head(model):
+    plain = build_model(TINY.replace(score_head=False)).eval()
+    with pytest.raises(ConfigError, match="hold_below=0.2 needs a score, but this model has no score head"):
+        Tracker(plain, TrackerConfig(hold_below=0.2))
+    tracker = Tracker(plain)
+    with pytest.raises(ConfigError, match="no score head"):
+        tracker.config = tracker.config.replace(hold_below=0.5)
+    assert tracker.config.hold_below is None
 
 
 def test_dataset_settings_and_defaults(model):

@@ -42,13 +42,8 @@ def _build_tracker(args: argparse.Namespace):
               "pass an official MixFormerV2 checkpoint for full accuracy)", file=sys.stderr)
     tracker = Tracker.from_checkpoint(args.weights, preset=args.preset, device=_device(args.device), dataset=args.dataset,
                                       runtime=args.runtime)
-    overrides = {}
-    if args.search_factor is not None:
-        overrides["search_factor"] = args.search_factor
-    if args.update_interval is not None:
-        overrides["update_interval"] = args.update_interval
-    if overrides:
-        tracker.config = tracker.config.replace(**overrides)
+    tracker.config = tracker.config.overridden(search_factor=args.search_factor, update_interval=args.update_interval,
+                                               hold_below=args.hold_below)
     return tracker
 
 
@@ -283,6 +278,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         workers=args.workers,
         search_factor=args.search_factor,
         update_interval=args.update_interval,
+        hold_below=args.hold_below,
         integer_boxes=args.integer_boxes,
         sequences=args.sequence,
         overwrite=args.overwrite,
@@ -363,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--dataset", help="use the official settings of a benchmark (lasot, got10k_test, trackingnet, ...)")
     track.add_argument("--search-factor", type=float, help="search region size relative to the target")
     track.add_argument("--update-interval", type=int, help="frames between online template updates")
+    track.add_argument("--hold-below", type=float, help="keep the last box while the confidence score is below this (needs a score head; not official; default: the value recorded with the weights, else never)")
     track.add_argument("--max-frames", type=int, help="stop after this many frames (init frame included)")
     track.add_argument("--save-video", help="write an annotated video (.mp4)")
     track.add_argument("--save-boxes", help="write boxes, one x,y,w,h line per frame")
@@ -454,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--workers", type=int, default=1, help="parallel processes over sequences (default 1)")
     evaluation.add_argument("--search-factor", type=float, help="override the benchmark's search factor")
     evaluation.add_argument("--update-interval", type=int, help="override the benchmark's template update interval")
+    evaluation.add_argument("--hold-below", type=float, help="keep the last box while the confidence score is below this (needs a score head; not official; default: the value recorded with the weights, else never)")
     evaluation.add_argument("--integer-boxes", action="store_true",
                             help="truncate boxes to integers like the official writer (default: 4 decimals)")
     evaluation.add_argument("--sequence", action="append", help="run only this sequence (repeatable)")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,9 @@ class TrackerConfig:
     score_threshold: float = 0.5
     max_score_decay: float = 1.0
     clip_margin: int = 10
+    # not official: keep the last box while the confidence score is below this (None: always move;
+    # needs a score head). A small model's low scores mark frames where it lost the target.
+    hold_below: float | None = None
     update_intervals: Mapping[str, int] = field(default_factory=dict)
     search_factors: Mapping[str, float] = field(default_factory=dict)
 
@@ -126,9 +129,16 @@ class TrackerConfig:
             raise ConfigError("template_factor and search_factor must be positive")
         if not (isinstance(self.update_interval, int) and self.update_interval >= 1):
             raise ConfigError(f"update_interval must be a positive integer (got {self.update_interval!r})")
+        if self.hold_below is not None and not 0.0 < self.hold_below < 1.0:
+            raise ConfigError(f"hold_below must be a score strictly between 0 and 1, or None (got {self.hold_below!r})")
 
     def replace(self, **changes: Any) -> "TrackerConfig":
         return dataclasses.replace(self, **changes)
+
+    def overridden(self, **settings: Any) -> "TrackerConfig":
+        """This config with the ``settings`` that are not None (command-line overrides)."""
+        given = {k: v for k, v in settings.items() if v is not None}
+        return self.replace(**given) if given else self
 
     def for_dataset(self, name: str) -> "TrackerConfig":
         """The settings the official scripts use on benchmark `name` (e.g. 'lasot', 'got10k_test')."""
@@ -137,6 +147,15 @@ class TrackerConfig:
             update_interval=self.update_intervals.get(key, self.update_interval),
             search_factor=self.search_factors.get(key, self.search_factor),
         )
+
+
+def recorded_tracker_settings(settings: Any, source: str) -> dict:
+    """Tracker settings recorded with weights (a dict of :class:`TrackerConfig` fields), checked."""
+    try:
+        TrackerConfig(**settings)
+    except (TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{source}: the recorded tracker settings {settings!r} are not valid ({exc})") from None
+    return dict(settings)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..config import ModelConfig
+from ..config import ModelConfig, recorded_tracker_settings
 from ..errors import CheckpointError, ConfigError
 from ..hardware import int8_weights_saturate
 
@@ -203,6 +203,8 @@ def export_onnx(model, out_dir: str | os.PathLike, targets: int = 1, overwrite: 
         "opset": opset,
         "precision": precision,
         **({"int8_weight_bits": weight_bits} if weight_bits else {}),
+        # the tracker settings recorded with the weights (models.checkpoints.TRACKER_DEFAULTS)
+        **({"tracker": model.tracker_defaults} if getattr(model, "tracker_defaults", None) else {}),
         "sha256": {ENCODER_FILE: hashlib.sha256(encoder).hexdigest(), STEP_FILE: hashlib.sha256(step).hexdigest()},
     }
     atomic_write_text(out / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -224,6 +226,7 @@ class OnnxRuntime:
                  threads: int | None = None, precision: str = "fp32", int8_weight_bits: int | None = None) -> None:
         self.config = config
         self.name = runtime_name(precision)
+        self.tracker_defaults: dict = dict(getattr(model, "tracker_defaults", None) or {})  # see load()
         self.precision = precision
         self.int8_weight_bits = int8_bits(int8_weight_bits) if precision == "int8" else None
         self._sessions = sessions
@@ -281,6 +284,7 @@ class OnnxRuntime:
                                          cls.session(graphs[STEP_FILE], threads))}, threads=threads,
                       precision=precision, int8_weight_bits=weight_bits)
         runtime._check_shapes(targets)
+        runtime.tracker_defaults = recorded_tracker_settings(meta.get("tracker", {}), str(meta_path))
         return runtime
 
     @classmethod

@@ -76,6 +76,7 @@ class TrackerSpec:
     update_interval: int | None = None
     factory: Callable[[], object] | None = None
     runtime: str | None = None  # runtimes.RUNTIMES; None: auto
+    hold_below: float | None = None  # TrackerConfig.hold_below; None: the weights' default
 
     def build(self, device: str | None = None) -> Callable[[], object]:
         """A ``make()`` that returns a tracker ready for ``init`` (one model load per process)."""
@@ -98,13 +99,11 @@ class TrackerSpec:
             _weights_path(self), preset=self.preset, device=device or self.device, dataset=self.dataset,
             runtime=self.runtime,
         )
-        overrides = {}
-        if self.search_factor is not None:
-            overrides["search_factor"] = float(self.search_factor)
-        if self.update_interval is not None:
-            overrides["update_interval"] = int(self.update_interval)
-        if overrides:
-            tracker.config = tracker.config.replace(**overrides)
+        tracker.config = tracker.config.overridden(
+            search_factor=None if self.search_factor is None else float(self.search_factor),
+            update_interval=None if self.update_interval is None else int(self.update_interval),
+            hold_below=None if self.hold_below is None else float(self.hold_below),
+        )
         return tracker
 
 
@@ -272,6 +271,8 @@ def _settings(spec: TrackerSpec, benchmark: Benchmark, integer_boxes: bool, trac
             update_interval=int(tracker.config.update_interval),
             runtime=tracker.runtime.name,
         )
+        if tracker.config.hold_below is not None:  # absent otherwise: earlier result folders still match
+            info["hold_below"] = float(tracker.config.hold_below)
     return info
 
 
@@ -303,6 +304,7 @@ def run_benchmark(
     workers: int = 1,
     search_factor: float | None = None,
     update_interval: int | None = None,
+    hold_below: float | None = None,
     integer_boxes: bool = False,
     sequences: Sequence[str] | None = None,
     overwrite: bool = False,
@@ -323,14 +325,16 @@ def run_benchmark(
     kind = tracker.lower()
     if factory is None and kind not in TRACKERS:
         raise InputError(f"unknown tracker {tracker!r}; choose one of {', '.join(TRACKERS)}")
-    if kind in BASELINES and (weights or preset or search_factor is not None or update_interval is not None):
-        raise InputError(f"--weights/--preset/--search-factor/--update-interval apply to mixformerv2, not {kind}")
+    if kind in BASELINES and (weights or preset or search_factor is not None or update_interval is not None
+                              or hold_below is not None):
+        raise InputError(f"--weights/--preset/--search-factor/--update-interval/--hold-below apply to mixformerv2, "
+                         f"not {kind}")
     if not isinstance(workers, int) or workers < 1:
         raise InputError(f"--workers must be a positive integer (got {workers!r})")
     if kind in BASELINES and runtime is not None:
         raise InputError(f"--runtime applies to mixformerv2, not {kind}")
     spec = TrackerSpec(kind, str(weights) if weights else None, preset, str(device), benchmark.key,
-                       search_factor, update_interval, factory, runtime)
+                       search_factor, update_interval, factory, runtime, hold_below)
 
     # fail early (bad weights, OpenCV without the contrib trackers), before any worker starts
     main_tracker = spec.load() if factory is None and kind == "mixformerv2" else None

@@ -7,6 +7,7 @@ checkpoints (``epoch_*.pt``) load too, with the model config of their run.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -16,7 +17,8 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from ..config import PRESETS, ModelConfig, config_from_json, config_to_json, get_preset, infer_config_from_shapes
+from ..config import (PRESETS, ModelConfig, TrackerConfig, config_from_json, config_to_json, get_preset,
+                      infer_config_from_shapes, recorded_tracker_settings)
 from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_target
 from .mixformerv2 import MixFormerV2
@@ -26,6 +28,9 @@ TRAINING_FORMAT = "mixformerv2-train"  # the trainer's checkpoints (epoch_*.pt):
 # metadata key: the fast runtimes measured to meet the accuracy bar with these weights
 # (benchmarks/runtime_fidelity.py --record), comma-separated; the ``auto`` runtime chooses among them
 RUNTIMES_MEETING_BAR = "runtimes_meeting_bar"
+# metadata key: tracker settings measured to suit these weights (JSON of TrackerConfig fields, e.g.
+# {"hold_below": 0.2}); they replace the official defaults when the tracker is built on the weights
+TRACKER_DEFAULTS = "tracker"
 _WRAPPER_KEYS = ("net", "state_dict", "model")
 _LIST_LIMIT = 8
 
@@ -216,6 +221,7 @@ def load_checkpoint(
     model.backbone.pos_embed_s.requires_grad_(False)
     model.backbone.pos_embed_t.requires_grad_(False)
     model.runtimes_meeting_bar = _recorded_runtimes(metadata, path)
+    model.tracker_defaults = recorded_tracker_defaults(metadata, path)
     return model.to(device).eval()
 
 
@@ -239,22 +245,50 @@ def _unknown_runtimes(names: Sequence[str]) -> list[str]:
     return [n for n in names if n not in RUNTIMES or n == "auto"]
 
 
+def recorded_tracker_defaults(metadata: Mapping[str, str], path: str | os.PathLike) -> dict:
+    """The tracker settings recorded in ``metadata`` ({} without the record), checked."""
+    text = metadata.get(TRACKER_DEFAULTS)
+    if not text:
+        return {}
+    try:
+        settings = json.loads(text)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: metadata {TRACKER_DEFAULTS!r} is not JSON ({exc})") from None
+    return recorded_tracker_settings(settings, f"{path}: metadata {TRACKER_DEFAULTS!r}")
+
+
 def record_runtimes_meeting_bar(path: str | os.PathLike, runtimes: Sequence[str]) -> None:
     """Rewrite our safetensors file ``path`` with ``runtimes`` as its record of the fast runtimes
     meeting the accuracy bar (tensors and other metadata unchanged; atomically)."""
-    from safetensors.torch import load_file, save_file
-
     from ..runtimes import RUNTIMES
+
+    unknown = _unknown_runtimes(runtimes)
+    if unknown:
+        raise ConfigError(f"unknown runtimes {unknown}; available: {', '.join(RUNTIMES[1:])}")
+    _rewrite_metadata(path, RUNTIMES_MEETING_BAR, ",".join(runtimes))
+
+
+def record_tracker_defaults(path: str | os.PathLike, **settings) -> None:
+    """Rewrite our safetensors file ``path`` with ``settings`` (TrackerConfig fields, e.g.
+    ``hold_below=0.2``) as the tracker defaults of its weights (tensors unchanged; atomically)."""
+    try:
+        config = TrackerConfig(**settings)  # checks names and values
+    except TypeError as exc:
+        raise ConfigError(f"not tracker settings: {exc}") from None
+    if config.hold_below is not None and not load_checkpoint(path).config.score_head:
+        raise ConfigError(f"{path}: hold_below={config.hold_below} needs a score, but this model has no score head")
+    _rewrite_metadata(path, TRACKER_DEFAULTS, json.dumps(settings, sort_keys=True))
+
+
+def _rewrite_metadata(path: str | os.PathLike, key: str, value: str) -> None:
+    from safetensors.torch import load_file, save_file
 
     path = Path(path)
     meta = read_metadata(path)
     if meta.get("format") != FORMAT_TAG:
         raise CheckpointError(f"{path} is not a mixformerv2 safetensors file; load it and write it with save_checkpoint first")
-    unknown = _unknown_runtimes(runtimes)
-    if unknown:
-        raise ConfigError(f"unknown runtimes {unknown}; available: {', '.join(RUNTIMES[1:])}")
     tensors = load_file(str(path))
-    meta[RUNTIMES_MEETING_BAR] = ",".join(runtimes)
+    meta[key] = value
     with atomic_target(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 

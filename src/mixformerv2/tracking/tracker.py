@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..config import PRESETS, ModelConfig, TrackerConfig
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..geometry import CropInfo, clip_box, crop_around, map_back, normalize_frame, validate_box
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,6 +37,7 @@ class TrackResult:
     template_updated: bool = False  # a new best-scoring template candidate was cropped
     online_template_replaced: bool = False  # the online template was swapped after this frame
     online_template_frame: int = 0  # frame whose crop is the online template from the next frame on
+    held: bool = False  # the score was below ``TrackerConfig.hold_below``: the last box was kept
 
 
 @dataclass
@@ -49,12 +50,11 @@ class _Target:
     max_score: float = -1.0
 
 
-def default_tracker_config(model_config: ModelConfig) -> TrackerConfig:
-    """The preset's tracker settings when the architecture is a preset's, else the official defaults."""
-    for preset in PRESETS.values():
-        if preset.model == model_config:
-            return preset.tracker
-    return TrackerConfig()
+def default_tracker_config(model_config: ModelConfig, recorded: Mapping[str, Any] | None = None) -> TrackerConfig:
+    """The preset's tracker settings when the architecture is a preset's, else the official defaults;
+    then the settings ``recorded`` with the weights (``models.checkpoints.TRACKER_DEFAULTS``)."""
+    config = next((p.tracker for p in PRESETS.values() if p.model == model_config), TrackerConfig())
+    return config.replace(**recorded) if recorded else config
 
 
 class Tracker:
@@ -88,7 +88,8 @@ class Tracker:
             self.runtime = make_runtime(model, runtime, device=device)
         self.device = getattr(self.runtime, "device", "cpu")
         self.model_config: ModelConfig = self.runtime.config
-        config = config or default_tracker_config(self.model_config)
+        recorded = getattr(self.model, "tracker_defaults", None) or getattr(self.runtime, "tracker_defaults", None)
+        config = config or default_tracker_config(self.model_config, recorded)
         self.config = config.for_dataset(dataset) if dataset else config
         self._targets: list[_Target] = []
         self._cache: Any = None
@@ -126,6 +127,16 @@ class Tracker:
 
         model = load_checkpoint(path, preset=preset, device=device)
         return cls(model, config=config, device=device, dataset=dataset, runtime=runtime)
+
+    @property
+    def config(self) -> TrackerConfig:
+        return self._config
+
+    @config.setter
+    def config(self, value: TrackerConfig) -> None:
+        if value.hold_below is not None and not self.model_config.score_head:
+            raise ConfigError(f"hold_below={value.hold_below} needs a score, but this model has no score head")
+        self._config = value
 
     # -- OpenCV-style single-target API -----------------------------------------------------------
     def init(self, frame: np.ndarray, box: Sequence[float]) -> None:
@@ -182,8 +193,10 @@ class Tracker:
             # float32 arithmetic as the official tracker, then Python floats
             box_px = (boxes_norm[i] * np.float32(mcfg.search_size) / np.float32(info.resize_factor)).tolist()
             mapped = map_back(box_px, target.state, mcfg.search_size, info.resize_factor)
-            target.state = clip_box(mapped, height, width, margin=cfg.clip_margin)
             score = float(scores[i]) if scores is not None else math.nan
+            held = cfg.hold_below is not None and score < cfg.hold_below  # False for NaN (no score head)
+            if not held:
+                target.state = clip_box(mapped, height, width, margin=cfg.clip_margin)
             updated = replaced = False
             if scores is not None:
                 target.max_score *= cfg.max_score_decay
@@ -206,6 +219,7 @@ class Tracker:
                     template_updated=updated,
                     online_template_replaced=replaced,
                     online_template_frame=target.online_frame,
+                    held=held,
                 )
             )
         if reencode:
