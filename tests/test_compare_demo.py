@@ -10,6 +10,7 @@ from mixformerv2.cli import main
 from mixformerv2.demo import default_weights
 from mixformerv2.evaluation.compare import OpenCVTracker, compare_trackers, format_table, run_tracker
 from mixformerv2.models import load_checkpoint
+from mixformerv2.tracking.tracker import Tracker
 
 
 def _moving_square(n=12, h=120, w=160):
@@ -73,7 +74,9 @@ def test_unknown_baseline_is_refused():
 
 def test_default_model_ships_and_loads():
     model = load_checkpoint(default_weights())
-    assert model.config.patch_size == 8 and not model.config.score_head
+    assert model.config.patch_size == 8 and model.config.score_head
+    assert model.tracker_defaults == {"hold_below": 0.2}  # the policy its model card measures
+    assert Tracker(model).config.hold_below == 0.2
     assert default_weights().stat().st_size <= 10 * 2**20
 
 

@@ -532,6 +532,9 @@ def test_builtin_recipes_load():
     assert (t.batch_size, t.lr, t.backbone_lr_mult, t.weight_decay, t.grad_clip) == (32, 1e-4, 0.1, 1e-4, 0.1)
     assert (t.iou_type, t.iou_weight, t.l1_weight, t.stage) == ("ciou", 2.0, 5.0, "gt")
     assert [d.name for d in b.datasets] == ["got10k", "lasot", "coco", "trackingnet"]
+    default, score = load_recipe("mixformerv2-tiny"), load_recipe("mixformerv2-tiny-score")
+    assert score.model == default.model.replace(score_head=True) and score.train.stage == "score"  # one architecture
+    assert score.train.init_weights == "runs/default/model.safetensors"  # where `make default-model` writes it
     tiny = load_recipe("tiny-cpu")
     assert tiny.model.search_size == 128 and tiny.model.template_size == 64
     with pytest.raises(ConfigError, match="--data got10k="):
