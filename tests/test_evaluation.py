@@ -165,6 +165,12 @@ def test_eval_writes_one_line_per_frame_and_resumes(capsys, weights, got_val, tm
                          "--weights", weights, "--name", "tiny", "--search-factor", "4.0", "--quiet")
     assert code == 2 and "other settings" in err and "search_factor" in err and "Traceback" not in err
     code, out, err = run(capsys, "eval", "--dataset", "got10k_val", "--root", root, "--results", results,
+                         "--weights", weights, "--name", "tiny", "--hold-below", "0.3", "--quiet")
+    assert code == 2 and "other settings" in err and "hold_below" in err
+    code, out, err = run(capsys, "eval", "--dataset", "got10k_val", "--root", root, "--results", results,
+                         "--weights", weights, "--name", "held", "--hold-below", "0.3", "--quiet")
+    assert code == 0 and '"hold_below": 0.3' in (results / "held" / "got10k_val" / "run.json").read_text(), err
+    code, out, err = run(capsys, "eval", "--dataset", "got10k_val", "--root", root, "--results", results,
                          "--weights", weights, "--name", "int", "--integer-boxes", "--quiet")
     assert code == 0, err
     floats = read_result_boxes(folder / f"{first}.txt")

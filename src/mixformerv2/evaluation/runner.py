@@ -269,10 +269,9 @@ def _settings(spec: TrackerSpec, benchmark: Benchmark, integer_boxes: bool, trac
             search_factor=float(tracker.config.search_factor),
             template_factor=float(tracker.config.template_factor),
             update_interval=int(tracker.config.update_interval),
+            hold_below=tracker.config.hold_below,  # folders from before it existed lack it: not compared
             runtime=tracker.runtime.name,
         )
-        if tracker.config.hold_below is not None:  # absent otherwise: earlier result folders still match
-            info["hold_below"] = float(tracker.config.hold_below)
     return info
 
 
