@@ -147,8 +147,10 @@ def test_tracker_defaults_recorded_with_the_weights_reach_the_tracker_and_the_on
     with pytest.raises(ConfigError, match="not tracker settings"):
         record_tracker_defaults(path, hold=0.2)
     plain = save_checkpoint(build_model(TINY.replace(score_head=False)), tmp_path / "plain.safetensors")
-    with pytest.raises(ConfigError, match="no score head"):
+    with pytest.raises(ConfigError, match="plain.safetensors has no score head"):
         record_tracker_defaults(plain, hold_below=0.2)
+    with pytest.raises(CheckpointError, match="not a mixformerv2 safetensors file"):
+        record_tracker_defaults(tmp_path / "official.pth.tar", hold_below=0.2)
     for name, text in (("range", '{"hold_below": 7}'), ("json", "{hold")):
         bad = save_checkpoint(build_model(TINY), tmp_path / f"{name}.safetensors", **{TRACKER_DEFAULTS: text})
         with pytest.raises(CheckpointError, match=rf"{name}.safetensors: metadata 'tracker'"):

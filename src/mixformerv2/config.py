@@ -135,6 +135,11 @@ class TrackerConfig:
     def replace(self, **changes: Any) -> "TrackerConfig":
         return dataclasses.replace(self, **changes)
 
+    def check_model(self, model: "ModelConfig", source: str = "this model") -> None:
+        """Raise a ConfigError when these settings need what ``model`` lacks (hold_below: a score head)."""
+        if self.hold_below is not None and not model.score_head:
+            raise ConfigError(f"hold_below={self.hold_below} needs a score, but {source} has no score head")
+
     def overridden(self, **settings: Any) -> "TrackerConfig":
         """This config with the ``settings`` that are not None (command-line overrides)."""
         given = {k: v for k, v in settings.items() if v is not None}

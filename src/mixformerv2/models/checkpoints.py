@@ -275,18 +275,23 @@ def record_tracker_defaults(path: str | os.PathLike, **settings) -> None:
         config = TrackerConfig(**settings)  # checks names and values
     except TypeError as exc:
         raise ConfigError(f"not tracker settings: {exc}") from None
-    if config.hold_below is not None and not load_checkpoint(path).config.score_head:
-        raise ConfigError(f"{path}: hold_below={config.hold_below} needs a score, but this model has no score head")
+    meta = _own_metadata(path)
+    config.check_model(config_from_json(meta["config"]), source=str(path))
     _rewrite_metadata(path, TRACKER_DEFAULTS, json.dumps(settings, sort_keys=True))
+
+
+def _own_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of ``path``, which must be one of our safetensors files (written by save_checkpoint)."""
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT_TAG or "config" not in meta or meta.get("architecture", "mixformerv2") != "mixformerv2":
+        raise CheckpointError(f"{path} is not a mixformerv2 safetensors file; load it and write it with save_checkpoint first")
+    return meta
 
 
 def _rewrite_metadata(path: str | os.PathLike, key: str, value: str) -> None:
     from safetensors.torch import load_file, save_file
 
-    path = Path(path)
-    meta = read_metadata(path)
-    if meta.get("format") != FORMAT_TAG:
-        raise CheckpointError(f"{path} is not a mixformerv2 safetensors file; load it and write it with save_checkpoint first")
+    meta = _own_metadata(path)
     tensors = load_file(str(path))
     meta[key] = value
     with atomic_target(path) as tmp:

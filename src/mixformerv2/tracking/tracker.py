@@ -134,8 +134,7 @@ class Tracker:
 
     @config.setter
     def config(self, value: TrackerConfig) -> None:
-        if value.hold_below is not None and not self.model_config.score_head:
-            raise ConfigError(f"hold_below={value.hold_below} needs a score, but this model has no score head")
+        value.check_model(self.model_config)
         self._config = value
 
     # -- OpenCV-style single-target API -----------------------------------------------------------
