@@ -192,3 +192,21 @@ def test_track_on_cuda(capsys, weights, folder, tmp_path):
     assert run(capsys, "track", folder, "--box", BOX, "--weights", weights,
                "--save-boxes", boxes_cpu, "--quiet")[0] == 0
     np.testing.assert_allclose(np.loadtxt(boxes_gpu, delimiter=","), np.loadtxt(boxes_cpu, delimiter=","), atol=0.05)
+
+
+@pytest.mark.parametrize("user_policy, spin_count", [(None, "0"), ("ACTIVE", "30000000000")])
+def test_train_lets_openmp_threads_sleep_unless_the_user_chose(user_policy, spin_count):
+    """`train` asks for passive OpenMP threads before torch loads OpenMP (which reads it once).
+
+    Left alone, libgomp spins 300000 times before a thread sleeps; PASSIVE makes that 0.
+    """
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env["OMP_DISPLAY_ENV"] = "VERBOSE"  # OpenMP prints the settings it started with
+    if user_policy:
+        env["OMP_WAIT_POLICY"] = user_policy
+    code = "from mixformerv2.cli import prefer_passive_openmp; prefer_passive_openmp(); import torch; torch.ones(9).sum()"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"GOMP_SPINCOUNT = '{spin_count}'" in proc.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -201,7 +202,19 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def prefer_passive_openmp() -> None:
+    """Let idle OpenMP threads sleep instead of spin, unless the user chose (``OMP_WAIT_POLICY``).
+
+    DataLoader workers share the cores with torch's compute threads, and spinning threads starve
+    them: the default recipe trains at 109 instead of 100 samples/s on 2 cores with 1 worker (same
+    losses). OpenMP reads the setting when torch loads it, so it only acts before ``import torch``.
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    prefer_passive_openmp()
     from .training.recipes import parse_data_overrides
     from .training.trainer import train_from_recipe
 
