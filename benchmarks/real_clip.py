@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=VIDEO)
     parser.add_argument("--baselines", nargs="*", default=["csrt", "kcf"])
     parser.add_argument("--save-video", type=Path, help="write the clip with every tracker's box drawn")
+    parser.add_argument("--max-scale-change", type=float, help="let the box width and height change by at most this factor per frame (not official; default: the weights' setting)")
     args = parser.parse_args()
 
     frame_ids, gt = read_annotations(ANNOTATIONS)
@@ -47,7 +48,12 @@ def main() -> None:
     if frame_ids[-1] >= len(frames):
         raise SystemExit(f"error: {args.video} has {len(frames)} frames; annotations go to frame {frame_ids[-1]}")
     weights = args.weights or default_weights()
-    contenders = {"MixFormerV2": lambda: Tracker.from_checkpoint(weights, runtime=args.runtime)}
+    def ours() -> Tracker:
+        tracker = Tracker.from_checkpoint(weights, runtime=args.runtime)
+        tracker.config = tracker.config.overridden(max_scale_change=args.max_scale_change)
+        return tracker
+
+    contenders = {"MixFormerV2": ours}
     contenders.update({f"OpenCV {b.upper()}": (lambda n=b: OpenCVTracker(n)) for b in args.baselines})
     runs = {name: run_tracker(make(), frames, gt[0]) for name, make in contenders.items()}
 

@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--baselines", nargs="*", default=["csrt", "kcf"])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--max-scale-change", type=float, help="let the box width and height change by at most this factor per frame (not official; default: the weights' setting)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -33,6 +34,7 @@ def main() -> None:
     frames = sum(len(s[0]) for s in sequences)
     weights = args.weights or default_weights()
     tracker = Tracker.from_checkpoint(weights, device=args.device)
+    tracker.config = tracker.config.overridden(max_scale_change=args.max_scale_change)
     contenders = {"MixFormerV2": lambda: tracker}
     contenders.update({f"OpenCV {b.upper()}": (lambda n=b: OpenCVTracker(n)) for b in args.baselines})
     scored = compare_trackers(contenders, sequences, progress=True)

@@ -110,6 +110,8 @@ def test_hold_below_needs_a_score_head(capsys, folder, tmp_path):
     assert code == 2 and "hold_below=0.2 needs a score, but this model has no score head" in err, err
     code, _, err = run(capsys, "track", folder, "--box", BOX, "--weights", plain, "--hold-below", "2")
     assert code == 2 and "hold_below must be a score strictly between 0 and 1" in err, err
+    code, _, err = run(capsys, "track", folder, "--box", BOX, "--weights", plain, "--max-scale-change", "0.98")
+    assert code == 2 and "max_scale_change must be a factor above 1" in err, err
 
 
 def test_bad_sources(capsys, weights, tmp_path):

@@ -203,6 +203,9 @@ def test_tracker_config_validation():
     for bad in (0.0, 1.0, -0.2, 1.5):
         with pytest.raises(ConfigError, match="hold_below must be a score strictly between 0 and 1"):
             TrackerConfig(hold_below=bad)
+    for bad in (1.0, 0.5, -2.0, float("inf"), float("nan")):
+        with pytest.raises(ConfigError, match="max_scale_change must be a factor above 1"):
+            TrackerConfig(max_scale_change=bad)
 
 
 def test_tracker_config_overridden_takes_only_the_given_settings():

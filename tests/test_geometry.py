@@ -194,6 +194,16 @@ def test_map_back_centre_prediction_keeps_state():
     np.testing.assert_allclose(out, state, atol=1e-12)
 
 
+def test_limit_scale_change():
+    from mixformerv2.geometry import limit_scale_change
+
+    prev = (10.0, 20.0, 40.0, 20.0)
+    assert limit_scale_change((12.0, 21.0, 41.0, 19.8), prev, 1.05) == [12.0, 21.0, 41.0, 19.8]  # within: as given
+    x, y, w, h = limit_scale_change((0.0, 0.0, 80.0, 5.0), prev, 1.05)  # too wide and too flat
+    assert (w, h) == (pytest.approx(42.0), pytest.approx(20.0 / 1.05))
+    assert (x + w / 2, y + h / 2) == (pytest.approx(40.0), pytest.approx(2.5))  # the given centre
+
+
 def test_clip_box():
     assert clip_box([-5.0, -5.0, 3.0, 3.0], 100, 200) == [0.0, 0.0, 10.0, 10.0]
     assert clip_box([195.0, 20.0, 30.0, 20.0], 100, 200) == [190.0, 20.0, 10.0, 20.0]

@@ -147,6 +147,19 @@ def test_hold_below_keeps_the_last_box_while_the_score_is_low(model):
     assert tracker.track(frames[1]).box != held[-1].box
 
 
+def test_max_scale_change_limits_the_size_step(model):
+    frames = _frames(10, h=240, w=320)
+    first = (140.0, 100.0, 40.0, 30.0)
+    steps = {}
+    for limit in (None, 1.02):
+        tracker = Tracker(model, TrackerConfig(max_scale_change=limit), runtime="fp32")
+        tracker.init(frames[0], first)
+        boxes = [first] + [tracker.track(f).box for f in frames[1:]]
+        steps[limit] = [max(abs(np.log(b[2] / a[2])), abs(np.log(b[3] / a[3]))) for a, b in zip(boxes, boxes[1:])]
+    assert max(steps[None]) > np.log(1.1)  # an untrained model's sizes jump
+    assert max(steps[1.02]) <= np.log(1.02) + 1e-12  # (the centre is kept: test_geometry)
+
+
 def test_hold_below_needs_a_score_head(model):
     plain = build_model(TINY.replace(score_head=False)).eval()
     with pytest.raises(ConfigError, match="hold_below=0.2 needs a score, but this model has no score head"):

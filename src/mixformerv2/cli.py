@@ -44,7 +44,7 @@ def _build_tracker(args: argparse.Namespace):
     tracker = Tracker.from_checkpoint(args.weights, preset=args.preset, device=_device(args.device), dataset=args.dataset,
                                       runtime=args.runtime)
     tracker.config = tracker.config.overridden(search_factor=args.search_factor, update_interval=args.update_interval,
-                                               hold_below=args.hold_below)
+                                               hold_below=args.hold_below, max_scale_change=args.max_scale_change)
     return tracker
 
 
@@ -292,6 +292,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         search_factor=args.search_factor,
         update_interval=args.update_interval,
         hold_below=args.hold_below,
+        max_scale_change=args.max_scale_change,
         integer_boxes=args.integer_boxes,
         sequences=args.sequence,
         overwrite=args.overwrite,
@@ -373,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--search-factor", type=float, help="search region size relative to the target")
     track.add_argument("--update-interval", type=int, help="frames between online template updates")
     track.add_argument("--hold-below", type=float, help="keep the last box while the confidence score is below this (needs a score head; not official; default: the value recorded with the weights, else never)")
+    track.add_argument("--max-scale-change", type=float, help="let the box width and height change by at most this factor per frame, e.g. 1.02 (not official; default: the value recorded with the weights, else free)")
     track.add_argument("--max-frames", type=int, help="stop after this many frames (init frame included)")
     track.add_argument("--save-video", help="write an annotated video (.mp4)")
     track.add_argument("--save-boxes", help="write boxes, one x,y,w,h line per frame")
@@ -465,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--search-factor", type=float, help="override the benchmark's search factor")
     evaluation.add_argument("--update-interval", type=int, help="override the benchmark's template update interval")
     evaluation.add_argument("--hold-below", type=float, help="keep the last box while the confidence score is below this (needs a score head; not official; default: the value recorded with the weights, else never)")
+    evaluation.add_argument("--max-scale-change", type=float, help="let the box width and height change by at most this factor per frame, e.g. 1.02 (not official; default: the value recorded with the weights, else free)")
     evaluation.add_argument("--integer-boxes", action="store_true",
                             help="truncate boxes to integers like the official writer (default: 4 decimals)")
     evaluation.add_argument("--sequence", action="append", help="run only this sequence (repeatable)")

@@ -121,6 +121,10 @@ class TrackerConfig:
     # not official: keep the last box while the confidence score is below this (None: always move;
     # needs a score head). A small model's low scores mark frames where it lost the target.
     hold_below: float | None = None
+    # not official: the box's width and height change by at most this factor per frame (None: free).
+    # A small model's size errors feed back through the next crop (a box grown on a tiny target
+    # grows the crop, which shrinks the target): 1.02 stops that drift.
+    max_scale_change: float | None = None
     update_intervals: Mapping[str, int] = field(default_factory=dict)
     search_factors: Mapping[str, float] = field(default_factory=dict)
 
@@ -131,6 +135,8 @@ class TrackerConfig:
             raise ConfigError(f"update_interval must be a positive integer (got {self.update_interval!r})")
         if self.hold_below is not None and not 0.0 < self.hold_below < 1.0:
             raise ConfigError(f"hold_below must be a score strictly between 0 and 1, or None (got {self.hold_below!r})")
+        if self.max_scale_change is not None and not 1.0 < self.max_scale_change < math.inf:
+            raise ConfigError(f"max_scale_change must be a factor above 1, or None (got {self.max_scale_change!r})")
 
     def replace(self, **changes: Any) -> "TrackerConfig":
         return dataclasses.replace(self, **changes)

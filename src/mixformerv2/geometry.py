@@ -129,6 +129,15 @@ def map_back(
     return [float(cx_real - 0.5 * w), float(cy_real - 0.5 * h), w, h]
 
 
+def limit_scale_change(box_xywh: Sequence[float], previous_xywh: Sequence[float], factor: float) -> list[float]:
+    """``box_xywh`` with its width and height kept within ``factor`` of ``previous_xywh``'s (same centre)."""
+    x, y, w, h = (float(v) for v in box_xywh)
+    pw, ph = float(previous_xywh[2]), float(previous_xywh[3])
+    nw = min(max(w, pw / factor), pw * factor)
+    nh = min(max(h, ph / factor), ph * factor)
+    return [x + (w - nw) / 2, y + (h - nh) / 2, nw, nh]
+
+
 def clip_box(box_xywh: Sequence[float], height: int, width: int, margin: int = 10) -> list[float]:
     """Official ``clip_box``: keep the box inside the image with at least ``margin`` px size."""
     x1, y1, w, h = (float(v) for v in box_xywh)

@@ -77,6 +77,7 @@ class TrackerSpec:
     factory: Callable[[], object] | None = None
     runtime: str | None = None  # runtimes.RUNTIMES; None: auto
     hold_below: float | None = None  # TrackerConfig.hold_below; None: the weights' default
+    max_scale_change: float | None = None  # TrackerConfig.max_scale_change; None: the weights' default
 
     def build(self, device: str | None = None) -> Callable[[], object]:
         """A ``make()`` that returns a tracker ready for ``init`` (one model load per process)."""
@@ -103,6 +104,7 @@ class TrackerSpec:
             search_factor=None if self.search_factor is None else float(self.search_factor),
             update_interval=None if self.update_interval is None else int(self.update_interval),
             hold_below=None if self.hold_below is None else float(self.hold_below),
+            max_scale_change=None if self.max_scale_change is None else float(self.max_scale_change),
         )
         return tracker
 
@@ -270,6 +272,7 @@ def _settings(spec: TrackerSpec, benchmark: Benchmark, integer_boxes: bool, trac
             template_factor=float(tracker.config.template_factor),
             update_interval=int(tracker.config.update_interval),
             hold_below=tracker.config.hold_below,  # folders from before it existed lack it: not compared
+            max_scale_change=tracker.config.max_scale_change,
             runtime=tracker.runtime.name,
         )
     return info
@@ -304,6 +307,7 @@ def run_benchmark(
     search_factor: float | None = None,
     update_interval: int | None = None,
     hold_below: float | None = None,
+    max_scale_change: float | None = None,
     integer_boxes: bool = False,
     sequences: Sequence[str] | None = None,
     overwrite: bool = False,
@@ -325,15 +329,15 @@ def run_benchmark(
     if factory is None and kind not in TRACKERS:
         raise InputError(f"unknown tracker {tracker!r}; choose one of {', '.join(TRACKERS)}")
     if kind in BASELINES and (weights or preset or search_factor is not None or update_interval is not None
-                              or hold_below is not None):
-        raise InputError(f"--weights/--preset/--search-factor/--update-interval/--hold-below apply to mixformerv2, "
-                         f"not {kind}")
+                              or hold_below is not None or max_scale_change is not None):
+        raise InputError(f"--weights/--preset/--search-factor/--update-interval/--hold-below/--max-scale-change apply "
+                         f"to mixformerv2, not {kind}")
     if not isinstance(workers, int) or workers < 1:
         raise InputError(f"--workers must be a positive integer (got {workers!r})")
     if kind in BASELINES and runtime is not None:
         raise InputError(f"--runtime applies to mixformerv2, not {kind}")
     spec = TrackerSpec(kind, str(weights) if weights else None, preset, str(device), benchmark.key,
-                       search_factor, update_interval, factory, runtime, hold_below)
+                       search_factor, update_interval, factory, runtime, hold_below, max_scale_change)
 
     # fail early (bad weights, OpenCV without the contrib trackers), before any worker starts
     main_tracker = spec.load() if factory is None and kind == "mixformerv2" else None

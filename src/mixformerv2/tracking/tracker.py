@@ -17,7 +17,7 @@ import numpy as np
 
 from ..config import PRESETS, ModelConfig, TrackerConfig
 from ..errors import ConfigError, InputError
-from ..geometry import CropInfo, clip_box, crop_around, map_back, normalize_frame, validate_box
+from ..geometry import CropInfo, clip_box, crop_around, limit_scale_change, map_back, normalize_frame, validate_box
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -195,6 +195,8 @@ class Tracker:
             score = float(scores[i]) if scores is not None else math.nan
             held = cfg.hold_below is not None and score < cfg.hold_below  # False for NaN (no score head)
             if not held:
+                if cfg.max_scale_change is not None:
+                    mapped = limit_scale_change(mapped, target.state, cfg.max_scale_change)
                 target.state = clip_box(mapped, height, width, margin=cfg.clip_margin)
             updated = replaced = False
             if scores is not None:
