@@ -202,6 +202,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+HOLD_BELOW_HELP = ("keep the last box while the confidence score is below this (needs a score head; not official; "
+                   "default: the value recorded with the weights, else never)")
+MAX_SCALE_CHANGE_HELP = ("let the box width and height change by at most this factor per frame, e.g. 1.02 (not "
+                         "official; default: the value recorded with the weights, else free)")
+
+
 def prefer_passive_openmp() -> None:
     """Let idle OpenMP threads sleep instead of spin, unless the user chose (``OMP_WAIT_POLICY``).
 
@@ -373,8 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--dataset", help="use the official settings of a benchmark (lasot, got10k_test, trackingnet, ...)")
     track.add_argument("--search-factor", type=float, help="search region size relative to the target")
     track.add_argument("--update-interval", type=int, help="frames between online template updates")
-    track.add_argument("--hold-below", type=float, help="keep the last box while the confidence score is below this (needs a score head; not official; default: the value recorded with the weights, else never)")
-    track.add_argument("--max-scale-change", type=float, help="let the box width and height change by at most this factor per frame, e.g. 1.02 (not official; default: the value recorded with the weights, else free)")
+    track.add_argument("--hold-below", type=float, help=HOLD_BELOW_HELP)
+    track.add_argument("--max-scale-change", type=float, help=MAX_SCALE_CHANGE_HELP)
     track.add_argument("--max-frames", type=int, help="stop after this many frames (init frame included)")
     track.add_argument("--save-video", help="write an annotated video (.mp4)")
     track.add_argument("--save-boxes", help="write boxes, one x,y,w,h line per frame")
@@ -466,8 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--workers", type=int, default=1, help="parallel processes over sequences (default 1)")
     evaluation.add_argument("--search-factor", type=float, help="override the benchmark's search factor")
     evaluation.add_argument("--update-interval", type=int, help="override the benchmark's template update interval")
-    evaluation.add_argument("--hold-below", type=float, help="keep the last box while the confidence score is below this (needs a score head; not official; default: the value recorded with the weights, else never)")
-    evaluation.add_argument("--max-scale-change", type=float, help="let the box width and height change by at most this factor per frame, e.g. 1.02 (not official; default: the value recorded with the weights, else free)")
+    evaluation.add_argument("--hold-below", type=float, help=HOLD_BELOW_HELP)
+    evaluation.add_argument("--max-scale-change", type=float, help=MAX_SCALE_CHANGE_HELP)
     evaluation.add_argument("--integer-boxes", action="store_true",
                             help="truncate boxes to integers like the official writer (default: 4 decimals)")
     evaluation.add_argument("--sequence", action="append", help="run only this sequence (repeatable)")
