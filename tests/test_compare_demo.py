@@ -75,8 +75,9 @@ def test_unknown_baseline_is_refused():
 def test_default_model_ships_and_loads():
     model = load_checkpoint(default_weights())
     assert model.config.patch_size == 8 and model.config.score_head
-    assert model.tracker_defaults == {"hold_below": 0.2}  # the policy its model card measures
-    assert Tracker(model).config.hold_below == 0.2
+    assert model.tracker_defaults == {"hold_below": 0.2, "max_scale_change": 1.02}  # the policy its model card measures
+    config = Tracker(model).config
+    assert (config.hold_below, config.max_scale_change) == (0.2, 1.02)
     assert default_weights().stat().st_size <= 10 * 2**20
 
 

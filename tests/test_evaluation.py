@@ -171,6 +171,12 @@ def test_eval_writes_one_line_per_frame_and_resumes(capsys, weights, got_val, tm
                          "--weights", weights, "--name", "held", "--hold-below", "0.3", "--quiet")
     assert code == 0 and '"hold_below": 0.3' in (results / "held" / "got10k_val" / "run.json").read_text(), err
     code, out, err = run(capsys, "eval", "--dataset", "got10k_val", "--root", root, "--results", results,
+                         "--weights", weights, "--name", "tiny", "--max-scale-change", "1.05", "--quiet")
+    assert code == 2 and "other settings" in err and "max_scale_change" in err
+    code, out, err = run(capsys, "eval", "--dataset", "got10k_val", "--root", root, "--results", results,
+                         "--weights", weights, "--name", "limited", "--max-scale-change", "1.05", "--quiet")
+    assert code == 0 and '"max_scale_change": 1.05' in (results / "limited" / "got10k_val" / "run.json").read_text(), err
+    code, out, err = run(capsys, "eval", "--dataset", "got10k_val", "--root", root, "--results", results,
                          "--weights", weights, "--name", "int", "--integer-boxes", "--quiet")
     assert code == 0, err
     floats = read_result_boxes(folder / f"{first}.txt")
