@@ -39,7 +39,7 @@ default-model: install
 	$(PY) -c "from mixformerv2.data.synthetic import write_got10k; write_got10k('data/synthetic/train', 400, seed=0, workers=2)"
 	$(VENV)/bin/mixformerv2 train --recipe mixformerv2-tiny --data got10k=data/synthetic/train --out runs/default --resume
 	$(VENV)/bin/mixformerv2 train --recipe mixformerv2-tiny-score --data got10k=data/synthetic/train --out runs/default-score --resume
-	$(PY) -c "from mixformerv2.models.checkpoints import record_tracker_defaults; record_tracker_defaults('runs/default-score/model.safetensors', hold_below=0.2, max_scale_change=1.02)"
+	$(PY) -c "from mixformerv2.models.checkpoints import record_tracker_defaults; from mixformerv2.demo import DEFAULT_MODEL_POLICY; record_tracker_defaults('runs/default-score/model.safetensors', **DEFAULT_MODEL_POLICY)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -7,7 +7,7 @@ import pytest
 
 from mixformerv2 import InputError
 from mixformerv2.cli import main
-from mixformerv2.demo import default_weights
+from mixformerv2.demo import DEFAULT_MODEL_POLICY, default_weights
 from mixformerv2.evaluation.compare import OpenCVTracker, compare_trackers, format_table, run_tracker
 from mixformerv2.models import load_checkpoint
 from mixformerv2.tracking.tracker import Tracker
@@ -75,9 +75,9 @@ def test_unknown_baseline_is_refused():
 def test_default_model_ships_and_loads():
     model = load_checkpoint(default_weights())
     assert model.config.patch_size == 8 and model.config.score_head
-    assert model.tracker_defaults == {"hold_below": 0.2, "max_scale_change": 1.02}  # the policy its model card measures
+    assert model.tracker_defaults == DEFAULT_MODEL_POLICY  # the policy its model card measures
     config = Tracker(model).config
-    assert (config.hold_below, config.max_scale_change) == (0.2, 1.02)
+    assert {name: getattr(config, name) for name in DEFAULT_MODEL_POLICY} == DEFAULT_MODEL_POLICY
     assert default_weights().stat().st_size <= 10 * 2**20
 
 

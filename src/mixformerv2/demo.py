@@ -13,6 +13,9 @@ from .errors import CheckpointError
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "mixformerv2-tiny.safetensors"
 DEMO_SEED = 7
+# The tracker policy the default model's card measures (not official): written into its file by
+# `make default-model` (models.checkpoints.record_tracker_defaults), read back when it loads.
+DEFAULT_MODEL_POLICY = {"hold_below": 0.2, "max_scale_change": 1.02}
 
 
 def default_weights() -> Path:
