@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mixformerv2.cli import HOLD_BELOW_HELP, MAX_SCALE_CHANGE_HELP
 from mixformerv2.demo import default_weights
 from mixformerv2.evaluation.compare import OpenCVTracker, run_tracker
 from mixformerv2.evaluation.metrics import aggregate, sequence_metrics
@@ -38,7 +39,8 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=VIDEO)
     parser.add_argument("--baselines", nargs="*", default=["csrt", "kcf"])
     parser.add_argument("--save-video", type=Path, help="write the clip with every tracker's box drawn")
-    parser.add_argument("--max-scale-change", type=float, help="let the box width and height change by at most this factor per frame (not official; default: the weights' setting)")
+    parser.add_argument("--hold-below", type=float, help=HOLD_BELOW_HELP)
+    parser.add_argument("--max-scale-change", type=float, help=MAX_SCALE_CHANGE_HELP)
     args = parser.parse_args()
 
     frame_ids, gt = read_annotations(ANNOTATIONS)
@@ -50,7 +52,8 @@ def main() -> None:
     weights = args.weights or default_weights()
     def ours() -> Tracker:
         tracker = Tracker.from_checkpoint(weights, runtime=args.runtime)
-        tracker.config = tracker.config.overridden(max_scale_change=args.max_scale_change)
+        tracker.config = tracker.config.overridden(hold_below=args.hold_below,
+                                                   max_scale_change=args.max_scale_change)
         return tracker
 
     contenders = {"MixFormerV2": ours}

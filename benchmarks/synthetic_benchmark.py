@@ -13,6 +13,7 @@ import argparse
 
 import torch
 
+from mixformerv2.cli import HOLD_BELOW_HELP, MAX_SCALE_CHANGE_HELP
 from mixformerv2.demo import default_weights
 from mixformerv2.evaluation.bench import HELD_OUT_SEED, held_out_sequences
 from mixformerv2.evaluation.compare import OpenCVTracker, compare_trackers, format_table
@@ -26,7 +27,8 @@ def main() -> None:
     parser.add_argument("--baselines", nargs="*", default=["csrt", "kcf"])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--max-scale-change", type=float, help="let the box width and height change by at most this factor per frame (not official; default: the weights' setting)")
+    parser.add_argument("--hold-below", type=float, help=HOLD_BELOW_HELP)
+    parser.add_argument("--max-scale-change", type=float, help=MAX_SCALE_CHANGE_HELP)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -34,7 +36,8 @@ def main() -> None:
     frames = sum(len(s[0]) for s in sequences)
     weights = args.weights or default_weights()
     tracker = Tracker.from_checkpoint(weights, device=args.device)
-    tracker.config = tracker.config.overridden(max_scale_change=args.max_scale_change)
+    tracker.config = tracker.config.overridden(hold_below=args.hold_below,
+                                               max_scale_change=args.max_scale_change)
     contenders = {"MixFormerV2": lambda: tracker}
     contenders.update({f"OpenCV {b.upper()}": (lambda n=b: OpenCVTracker(n)) for b in args.baselines})
     scored = compare_trackers(contenders, sequences, progress=True)
