@@ -197,6 +197,22 @@ def test_texture_bank_is_bundled_and_offline():
     assert len(texture_bank()) == len(names)
 
 
+def test_extra_materials_widen_the_training_material_and_leave_the_default_bank_alone():
+    base, extra = texture_bank(), texture_bank(extra_materials=True)
+    n = len(base)
+    assert extra.names[:n] == base.names  # the held-out benchmark's material is unchanged
+    added = extra.names[n:]
+    assert sum(name.startswith("procedural") for name in added) == 24 and "grace_hopper" in added
+    for p, q in ((extra.object_p, base.object_p), (extra.scene_p, base.scene_p)):
+        assert p[n:].sum() == pytest.approx(1 / 3) and np.allclose(p[:n] * 1.5, q)
+    assert all(extra.pyramids[i][0].dtype == np.uint8 for i in range(n, len(extra)))
+    plain, wide = SyntheticConfig(num_frames=(3, 3)), SyntheticConfig(num_frames=(3, 3), extra_materials=True)
+    assert SyntheticConfig.from_dict({"extra_materials": True}).extra_materials
+    changed = [not np.array_equal(generate_sequence(s, plain).frames[0], generate_sequence(s, wide).frames[0])
+               for s in range(3)]
+    assert any(changed)
+
+
 # ----------------------------------------------------------------------------- GOT-10k writer
 
 

@@ -91,7 +91,9 @@ class SyntheticConfig:
     the factor by which size / aspect ratio may drift over a sequence.  ``shapes``,
     ``backgrounds`` and ``motions`` are relative weights of the kinds listed in ``SHAPES``,
     ``BACKGROUNDS`` and ``MOTIONS`` (people always walk).  ``flat_background`` replaces the
-    background by ``background_color`` (RGB) without clutter, for tests.
+    background by ``background_color`` (RGB) without clutter, for tests.  ``extra_materials``
+    adds procedural textures and the remaining bundled pictures to the material, for training
+    diversity; the held-out benchmark keeps the default material.
     """
 
     width: int = 320
@@ -132,6 +134,7 @@ class SyntheticConfig:
     jpeg_prob: float = 0.5
     jpeg_quality: tuple[int, int] = (25, 85)
     grayscale_prob: float = 0.05
+    extra_materials: bool = False
     flat_background: bool = False
     background_color: tuple[int, int, int] = (128, 128, 128)
 
@@ -480,9 +483,12 @@ def _jitter_colour(rng: np.random.Generator, rgb: np.ndarray, strength: float) -
     return cv2.transform(rgb.astype(np.float32, copy=False), _colour_matrix(rng, strength))
 
 
-@functools.lru_cache(maxsize=1)
-def texture_bank() -> TextureBank:
-    """The shared bank of natural image material (loaded once per process)."""
+@functools.lru_cache(maxsize=2)
+def texture_bank(extra_materials: bool = False) -> TextureBank:
+    """The shared bank of natural image material (loaded once per process).
+
+    ``extra_materials`` appends :func:`_extra_materials`, weighted to a third of all draws.
+    """
     folder = _skimage_data_dir()
     images, names, scene_w, object_w = [], [], [], []
     silhouettes: dict[str, np.ndarray] = {}
@@ -509,7 +515,84 @@ def texture_bank() -> TextureBank:
         images = _procedural_textures()
         names = [f"noise{i}" for i in range(len(images))]
         scene_w = object_w = [1.0] * len(images)
+    if extra_materials:
+        extra = _extra_materials(folder)
+        images, names = images + list(extra.values()), names + list(extra)
+        share = 0.5 / len(extra)  # the extras together weigh half the default material
+        scene_w = list(scene_w) + [share * sum(scene_w)] * len(extra)
+        object_w = list(object_w) + [share * sum(object_w)] * len(extra)
     return TextureBank(images, names, scene_w, object_w, silhouettes)
+
+
+_EXTRA_SKIMAGE = ("color.png", "chessboard_RGB.png", "clock_motion.png", "microaneurysms.png", "phantom.png")
+
+
+def _extra_materials(folder: Path | None) -> dict[str, np.ndarray]:
+    """More material for training: bundled pictures the default bank leaves out, and colour
+    procedural textures (fractal noise, gratings, cell mosaics, rectangle collages)."""
+    out: dict[str, np.ndarray] = {}
+    pictures = [folder / f for f in _EXTRA_SKIMAGE] if folder is not None else []
+    try:
+        import matplotlib
+
+        pictures.append(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
+    except ImportError:
+        pass
+    for path in pictures:
+        image = _read_rgb(path)
+        if image is not None:
+            scale = _MAX_SIDE / max(image.shape[:2])
+            if scale < 1:
+                image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            out[path.stem] = np.ascontiguousarray(image)
+    rng = np.random.default_rng(20261207)
+    side = 384
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
+    for i in range(24):
+        kind = i % 4
+        if kind == 0:  # colour fractal noise: three channels with their own spectra
+            channels = []
+            for _ in range(3):
+                acc = np.zeros((side, side), np.float32)
+                decay = rng.uniform(1.2, 2.2)
+                for octave in range(6):
+                    n = 2 ** (octave + 2)
+                    layer = rng.standard_normal((n, n)).astype(np.float32)
+                    acc += cv2.resize(layer, (side, side), interpolation=cv2.INTER_CUBIC) / decay**octave
+                channels.append(acc)
+            image = np.stack(channels, -1)
+        elif kind == 1:  # gratings: a few oriented sinusoids, coloured
+            image = np.zeros((side, side, 3), np.float32)
+            for _ in range(int(rng.integers(1, 4))):
+                theta, freq = rng.uniform(0, np.pi), rng.uniform(0.02, 0.25)
+                wave = np.sin(freq * (xx * np.cos(theta) + yy * np.sin(theta)) + rng.uniform(0, 6.3))
+                if rng.random() < 0.5:
+                    wave = np.sign(wave)
+                image += wave[..., None] * rng.uniform(-1, 1, 3).astype(np.float32)
+        elif kind == 2:  # cell mosaic: nearest-seed colouring (Voronoi), optional dark borders
+            seeds = rng.uniform(0, side, (int(rng.integers(20, 300)), 2)).astype(np.float32)
+            d = (xx[..., None] - seeds[:, 0]) ** 2 + (yy[..., None] - seeds[:, 1]) ** 2
+            order = np.argsort(d, axis=-1)[..., :2]
+            colours = rng.uniform(0, 1, (len(seeds), 3)).astype(np.float32)
+            image = colours[order[..., 0]]
+            if rng.random() < 0.5:
+                d1 = np.take_along_axis(d, order[..., :1], -1)[..., 0]
+                d2 = np.take_along_axis(d, order[..., 1:2], -1)[..., 0]
+                image *= np.clip((np.sqrt(d2) - np.sqrt(d1)) / 3.0, 0.2, 1.0)[..., None]
+        else:  # collage of overlapping rectangles and discs
+            image = np.tile(rng.uniform(0, 1, 3).astype(np.float32), (side, side, 1))
+            for _ in range(int(rng.integers(30, 200))):
+                colour = tuple(float(c) for c in rng.uniform(0, 1, 3))
+                x, y = (int(v) for v in rng.integers(0, side, 2))
+                r = int(rng.integers(3, 60))
+                if rng.random() < 0.5:
+                    cv2.circle(image, (x, y), r, colour, -1, cv2.LINE_AA)
+                else:
+                    cv2.rectangle(image, (x, y), (x + r, y + int(rng.integers(3, 60))), colour, -1)
+        image -= image.min()
+        image /= max(1e-6, float(image.max()))
+        out[f"procedural{i}"] = (image * 255).astype(np.uint8)
+    return out
 
 
 # ----------------------------------------------------------------------------- shapes and sprites
@@ -1637,7 +1720,7 @@ def generate_sequence(seed: int | Seq[int], config: SyntheticConfig | None = Non
         raise ConfigError(f"config must be a SyntheticConfig, got {type(cfg).__name__}")
     cfg.validate()
     rng = np.random.default_rng(_seed_sequence(seed))
-    bank = texture_bank()
+    bank = texture_bank(cfg.extra_materials)
     seq = None
     for _ in range(10):
         seq = _Scene(rng, cfg, bank).render()
