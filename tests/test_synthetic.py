@@ -208,6 +208,8 @@ def test_extra_materials_widen_the_training_material_and_leave_the_default_bank_
     assert all(extra.pyramids[i][0].dtype == np.uint8 for i in range(n, len(extra)))
     plain, wide = SyntheticConfig(num_frames=(3, 3)), SyntheticConfig(num_frames=(3, 3), extra_materials=True)
     assert SyntheticConfig.from_dict({"extra_materials": True}).extra_materials
+    assert plain.fingerprint() != wide.fingerprint()
+    assert SyntheticConfig().fingerprint() == "4195d667a9e2"  # as in folders written before the option
     changed = [not np.array_equal(generate_sequence(s, plain).frames[0], generate_sequence(s, wide).frames[0])
                for s in range(3)]
     assert any(changed)

@@ -202,7 +202,10 @@ class SyntheticConfig:
 
     def fingerprint(self) -> str:
         """Short stable hash of the settings (stored in meta_info.ini, checked on resume)."""
-        text = json.dumps(self.to_dict(), sort_keys=True, default=list)
+        values = self.to_dict()
+        if not values["extra_materials"]:  # added later: folders written before it stay valid
+            del values["extra_materials"]
+        text = json.dumps(values, sort_keys=True, default=list)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     @classmethod
