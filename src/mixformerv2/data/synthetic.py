@@ -366,14 +366,20 @@ def _procedural_textures() -> list[np.ndarray]:
     rng = np.random.default_rng(20240601)
     textures = []
     for _ in range(8):
-        acc = np.zeros((256, 256), np.float32)
-        for octave in range(6):
-            n = 2 ** (octave + 2)
-            layer = rng.standard_normal((n, n)).astype(np.float32)
-            acc += cv2.resize(layer, (256, 256), interpolation=cv2.INTER_CUBIC) / (1.6**octave)
+        acc = _fractal_noise(rng, 256, 1.6)
         acc = (acc - acc.min()) / max(1e-6, acc.max() - acc.min())
         textures.append((acc * 255).astype(np.uint8))
     return textures
+
+
+def _fractal_noise(rng: np.random.Generator, side: int, decay: float) -> np.ndarray:
+    """(side, side) float32 sum of six upsampled noise octaves, octave k weighted by decay**-k."""
+    acc = np.zeros((side, side), np.float32)
+    for octave in range(6):
+        n = 2 ** (octave + 2)
+        layer = rng.standard_normal((n, n)).astype(np.float32)
+        acc += cv2.resize(layer, (side, side), interpolation=cv2.INTER_CUBIC) / decay**octave
+    return acc
 
 
 class TextureBank:
@@ -554,16 +560,7 @@ def _extra_materials(folder: Path | None) -> dict[str, np.ndarray]:
     for i in range(24):
         kind = i % 4
         if kind == 0:  # colour fractal noise: three channels with their own spectra
-            channels = []
-            for _ in range(3):
-                acc = np.zeros((side, side), np.float32)
-                decay = rng.uniform(1.2, 2.2)
-                for octave in range(6):
-                    n = 2 ** (octave + 2)
-                    layer = rng.standard_normal((n, n)).astype(np.float32)
-                    acc += cv2.resize(layer, (side, side), interpolation=cv2.INTER_CUBIC) / decay**octave
-                channels.append(acc)
-            image = np.stack(channels, -1)
+            image = np.stack([_fractal_noise(rng, side, rng.uniform(1.2, 2.2)) for _ in range(3)], -1)
         elif kind == 1:  # gratings: a few oriented sinusoids, coloured
             image = np.zeros((side, side, 3), np.float32)
             for _ in range(int(rng.integers(1, 4))):
