@@ -361,6 +361,14 @@ def _read_rgb(path: Path) -> np.ndarray | None:
     return np.ascontiguousarray(image)
 
 
+def _fit_max_side(image: np.ndarray) -> np.ndarray:
+    """``image`` downscaled so that its longer side is at most ``_MAX_SIDE``, contiguous."""
+    scale = _MAX_SIDE / max(image.shape[:2])
+    if scale < 1:
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(image)
+
+
 def _procedural_textures() -> list[np.ndarray]:
     """Fractal-noise stand-ins, used only when no scikit-image data can be found."""
     rng = np.random.default_rng(20240601)
@@ -509,10 +517,7 @@ def texture_bank(extra_materials: bool = False) -> TextureBank:
             if name == "retina":  # drop the black surround of the fundus photo
                 n = image.shape[0]
                 image = image[int(0.18 * n): int(0.82 * n), int(0.18 * n): int(0.82 * n)]
-            scale = _MAX_SIDE / max(image.shape[:2])
-            if scale < 1:
-                image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            images.append(np.ascontiguousarray(image))
+            images.append(_fit_max_side(image))
             names.append(name)
             scene_w.append(sw)
             object_w.append(ow)
@@ -550,10 +555,7 @@ def _extra_materials(folder: Path | None) -> dict[str, np.ndarray]:
     for path in pictures:
         image = _read_rgb(path)
         if image is not None:
-            scale = _MAX_SIDE / max(image.shape[:2])
-            if scale < 1:
-                image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            out[path.stem] = np.ascontiguousarray(image)
+            out[path.stem] = _fit_max_side(image)
     rng = np.random.default_rng(20261207)
     side = 384
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
