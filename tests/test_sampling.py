@@ -18,6 +18,7 @@ from mixformerv2.data.augment import (
     denormalize,
     flip_box,
     paste_lookalike,
+    paste_occluder,
     roll_crop,
     roll_joint,
 )
@@ -399,15 +400,50 @@ def test_lookalike_paste_puts_a_copy_farther_from_the_centre_than_the_target():
     np.testing.assert_array_equal(tiny, base)
 
 
-def test_lookalike_paste_share_changes_search_crops_only(video):
-    """lookalike_paste_prob: that share of search crops gets a pasted copy of the target; the
-    templates and the box targets stay as they were, and 0 (official) keeps the random stream."""
+def test_occluder_paste_hides_part_of_the_target_with_background():
+    size, box = 112, np.array([40.0, 36.0, 24.0, 32.0])
+    base = np.full((size, size, 3), 100, np.uint8)
+    base[36:68, 40:64] = RED
+    base[80:, :] = (20, 200, 20)  # a green floor: the only other texture a bar can come from
+    padding = np.zeros((size, size), bool)
+    padding[:, 100:] = True  # the crop's right part lies outside the image
+    base[padding] = 0
+    pasted = 0
+    for seed in range(30):
+        crop = base.copy()
+        bar = paste_occluder(crop, box / size, np.random.default_rng(seed), padding=padding)
+        if bar is None:
+            np.testing.assert_array_equal(crop, base)
+            continue
+        pasted += 1
+        x, y, w, h = bar.astype(int)
+        inside = np.zeros((size, size), bool)
+        inside[y:y + h, x:x + w] = True
+        np.testing.assert_array_equal(crop[~inside], base[~inside])  # nothing outside the bar changed
+        np.testing.assert_array_equal(crop[padding], base[padding])  # nor the padding
+        target = crop[36:68, 40:64]
+        hidden = 1.0 - ((target[..., 0] == RED[0]) & (target[..., 1] == RED[1])).mean()
+        assert 0.1 <= hidden <= 0.65  # part of the target is hidden, never all of it
+        # inside its soft rim the bar shows background (grey or floor, re-lit), not the target
+        core = crop[y + 2:y + h - 2, x + 2:x + w - 2][~padding[y + 2:y + h - 2, x + 2:x + w - 2]]
+        assert not ((core[:, 0] > 200) & (core[:, 1] < 40)).any()
+    assert pasted >= 20
+    tiny = base.copy()
+    assert paste_occluder(tiny, np.array([55.0, 55.0, 3.0, 3.0]) / size, np.random.default_rng(0)) is None
+    np.testing.assert_array_equal(tiny, base)
+
+
+@pytest.mark.parametrize("option", ["lookalike_paste_prob", "occluder_paste_prob"])
+def test_paste_share_changes_search_crops_only(video, option):
+    """lookalike_paste_prob / occluder_paste_prob: that share of search crops gets a pasted copy
+    of the target / a bar across it; the templates and the box targets stay as they were, and 0
+    (official) keeps the random stream."""
     def draw(**paste):
         proc = plain(search_center_jitter=1.0, search_scale_jitter=0.0, flip_prob=0.0, search_size=96, **paste)
         ds = TrackingSampler([video], sampler=SamplerConfig(samples_per_epoch=40), processing=proc)
         return [ds[i] for i in range(40)]
 
-    default, off, on = draw(), draw(lookalike_paste_prob=0.0), draw(lookalike_paste_prob=1.0)
+    default, off, on = draw(), draw(**{option: 0.0}), draw(**{option: 1.0})
     changed = 0
     for a, b, c in zip(default, off, on):
         for key in ("search", "template", "search_anno"):
@@ -415,8 +451,8 @@ def test_lookalike_paste_share_changes_search_crops_only(video):
         assert torch.equal(a["template"], c["template"]) and torch.equal(a["search_anno"], c["search_anno"])
         changed += not torch.equal(a["search"], c["search"])
     assert changed >= 30
-    with pytest.raises(ConfigError, match="lookalike_paste_prob"):
-        plain(lookalike_paste_prob=-0.1)
+    with pytest.raises(ConfigError, match=option):
+        plain(**{option: -0.1})
 
 
 def _object_extent(crop_rgb: np.ndarray):

@@ -215,6 +215,35 @@ def test_extra_materials_widen_the_training_material_and_leave_the_default_bank_
     assert any(changed)
 
 
+def test_camouflage_gives_the_target_its_background_texture():
+    """camouflage_prob: the target is cut from its own background, so it looks like its
+    surroundings; the motion, the boxes and the fingerprint without the option stay as they were."""
+    def sequences(prob):
+        cfg = SyntheticConfig.plain(width=160, height=120, num_frames=(2, 2), target_size=(30.0, 40.0),
+                                    flat_background=False, backgrounds={"photo": 1.0},
+                                    shapes={"ellipse": 1.0, "rounded_rect": 1.0}, camouflage_prob=prob)
+        return [generate_sequence(seed, cfg) for seed in range(8)]
+
+    def copy_nearby(seq) -> float:
+        """How well the target's core matches some other place of the frame (normalised
+        correlation; the places overlapping the target are left out)."""
+        frame = seq.frames[0].astype(np.float32)
+        x, y, w, h = seq.boxes[0].round().astype(int)
+        core = frame[y + h // 3:y + 2 * h // 3, x + w // 3:x + 2 * w // 3]
+        score = cv2.matchTemplate(frame, core, cv2.TM_CCOEFF_NORMED)
+        score[max(0, y - core.shape[0]):y + h, max(0, x - core.shape[1]):x + w] = -1.0
+        return float(score.max())
+
+    plain, camo = sequences(0.0), sequences(1.0)
+    assert all(s.info.get("camouflage") for s in camo) and not any("camouflage" in s.info for s in plain)
+    for a, b in zip(plain, camo):
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+    assert np.median([copy_nearby(s) for s in camo]) > 0.9 > np.median([copy_nearby(s) for s in plain])
+    assert SyntheticConfig(camouflage_prob=0.5).fingerprint() != SyntheticConfig().fingerprint()
+    with pytest.raises(ConfigError, match="camouflage_prob"):
+        SyntheticConfig(camouflage_prob=1.5)
+
+
 # ----------------------------------------------------------------------------- GOT-10k writer
 
 

@@ -169,8 +169,65 @@ def paste_lookalike(
     return np.array([px, py, pw, ph], dtype=np.float64)
 
 
-def _feather(n: int) -> np.ndarray:
-    ramp = max(1, int(round(0.2 * n)))
+def paste_occluder(
+    crop: np.ndarray, box_norm_xywh: Sequence[float], rng: np.random.Generator,
+    padding: np.ndarray | None = None, coverage: tuple[float, float] = (0.15, 0.6), tries: int = 12,
+) -> np.ndarray | None:
+    """Not official: a bar of the crop's own background (taken where it does not overlap the
+    target, re-lit by U(0.6, 1.4)) pasted across the target, mostly upright like a passer-by or
+    a pole, hiding a ``coverage`` share of its box, so that the model learns to keep the whole
+    box of a partly hidden target (the label stays the full box, as in GOT-10k). ``crop`` (uint8,
+    S x S x 3) is changed in place; returns the bar's box in pixels (x, y, w, h), or None when the
+    target is too small or no place fits. ``padding`` (True = outside the image): the source
+    patch is never taken from padding.
+    """
+    size = crop.shape[0]
+    x, y, w, h = (float(v) * size for v in box_norm_xywh)
+    if w < 4 or h < 4:
+        return None
+    upright = rng.random() < 0.7
+    # the bar crosses the target along one axis: (across, along) = (x, w) upright, else (y, h)
+    along_len = h if upright else w
+    across_len = w if upright else h
+    for _ in range(tries):
+        thick = across_len * rng.uniform(0.2, 0.7)
+        long = along_len * rng.uniform(1.2, 2.5)
+        start = (x if upright else y) - thick + rng.uniform(0.0, across_len + thick)
+        mid = (y + h / 2 if upright else x + w / 2) + along_len * rng.uniform(-0.3, 0.3)
+        bx, by, bw, bh = (start, mid - long / 2, thick, long) if upright else (mid - long / 2, start, long, thick)
+        x0, y0 = max(0, int(round(bx))), max(0, int(round(by)))
+        x1, y1 = min(size, int(round(bx + bw))), min(size, int(round(by + bh)))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        hidden = max(0.0, min(x1, x + w) - max(x0, x)) * max(0.0, min(y1, y + h) - max(y0, y)) / (w * h)
+        if not coverage[0] <= hidden <= coverage[1]:
+            continue
+        pw, ph = x1 - x0, y1 - y0
+        if pw >= size or ph >= size:
+            continue
+        sx, sy = int(rng.integers(0, size - pw + 1)), int(rng.integers(0, size - ph + 1))
+        apart = sx + pw <= x or sx >= x + w or sy + ph <= y or sy >= y + h
+        on_image = padding is None or padding[sy:sy + ph, sx:sx + pw].mean() < 0.05
+        if apart and on_image:
+            break
+    else:
+        return None
+    patch = crop[sy:sy + ph, sx:sx + pw].astype(np.float32) * rng.uniform(0.6, 1.4)
+    if rng.random() < 0.5:
+        patch = patch[::-1, ::-1]
+    # a 1-2 px soft rim: an occluder's edge is sharp, but not aliased
+    alpha = np.outer(_feather(ph, max(1, min(2, ph // 4))), _feather(pw, max(1, min(2, pw // 4))))
+    if padding is not None:  # the bar stands in the scene: the padding outside the image stays
+        alpha = alpha * ~padding[y0:y1, x0:x1]
+    alpha = alpha[:, :, None]
+    region = crop[y0:y1, x0:x1]
+    region[...] = np.clip(alpha * patch + (1.0 - alpha) * region, 0, 255).round().astype(crop.dtype)
+    return np.array([x0, y0, pw, ph], dtype=np.float64)
+
+
+def _feather(n: int, ramp: int | None = None) -> np.ndarray:
+    """Raised-cosine weights over ``ramp`` pixels at both ends (default: 20 % of ``n``)."""
+    ramp = max(1, int(round(0.2 * n))) if ramp is None else ramp
     t = np.minimum(np.arange(n) + 0.5, n - 0.5 - np.arange(n)) / ramp
     return 0.5 - 0.5 * np.cos(np.pi * np.clip(t, 0.0, 1.0))
 

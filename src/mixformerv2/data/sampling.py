@@ -45,7 +45,7 @@ import torch
 
 from ..errors import ConfigError, InputError, MixFormerError
 from ..geometry import CropInfo, crop_around, crop_padding_mask
-from .augment import apply_crop, apply_joint, flip_box, paste_lookalike, roll_crop, roll_joint
+from .augment import apply_crop, apply_joint, flip_box, paste_lookalike, paste_occluder, roll_crop, roll_joint
 from .sequence import Sequence, SequenceDataset
 
 SAMPLER_MODES = ("causal", "trident_pro")
@@ -114,6 +114,9 @@ class ProcessingConfig:
     # not official: this share of positive search crops gets a pasted copy of the target farther
     # from the centre (augment.paste_lookalike): a look-alike distractor the model must not take
     lookalike_paste_prob: float = 0.0
+    # not official: this share of positive search crops gets a bar of background pasted across
+    # the target (augment.paste_occluder), hiding part of it while the label keeps the full box
+    occluder_paste_prob: float = 0.0
     template_center_jitter: float = 0.0
     template_scale_jitter: float = 0.0
     grayscale_prob: float = 0.05
@@ -132,7 +135,8 @@ class ProcessingConfig:
                      "template_scale_jitter", "brightness_jitter", "search_near_scale"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"ProcessingConfig.{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("grayscale_prob", "flip_prob", "search_near_prob", "lookalike_paste_prob"):
+        for name in ("grayscale_prob", "flip_prob", "search_near_prob", "lookalike_paste_prob",
+                     "occluder_paste_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"ProcessingConfig.{name} must be in [0, 1], got {getattr(self, name)!r}")
 
@@ -488,6 +492,10 @@ class TrackingSampler(torch.utils.data.Dataset):
                     and rng.random() < proc.lookalike_paste_prob):
                 crop = np.ascontiguousarray(crop)
                 paste_lookalike(crop, anno, rng, padding=mask)
+            if (kind == "search" and label > 0 and proc.occluder_paste_prob > 0
+                    and rng.random() < proc.occluder_paste_prob):
+                crop = np.ascontiguousarray(crop)
+                paste_occluder(crop, anno, rng, padding=mask)
             roll = roll_crop(rng, proc.brightness_jitter, proc.flip_prob)
             crop_flips.append(roll.flip)
             if not padding_mask_valid(mask[:, ::-1] if roll.flip else mask):

@@ -93,7 +93,9 @@ class SyntheticConfig:
     ``BACKGROUNDS`` and ``MOTIONS`` (people always walk).  ``flat_background`` replaces the
     background by ``background_color`` (RGB) without clutter, for tests.  ``extra_materials``
     adds procedural textures and the remaining bundled pictures to the material, for training
-    diversity; the held-out benchmark keeps the default material.
+    diversity; the held-out benchmark keeps the default material.  ``camouflage_prob`` (off by
+    default) re-textures that share of (non-person) targets with a patch of their own background
+    cut near where they start, the hardest look-alike case.
     """
 
     width: int = 320
@@ -134,6 +136,7 @@ class SyntheticConfig:
     jpeg_prob: float = 0.5
     jpeg_quality: tuple[int, int] = (25, 85)
     grayscale_prob: float = 0.05
+    camouflage_prob: float = 0.0
     extra_materials: bool = False
     flat_background: bool = False
     background_color: tuple[int, int, int] = (128, 128, 128)
@@ -203,8 +206,11 @@ class SyntheticConfig:
     def fingerprint(self) -> str:
         """Short stable hash of the settings (stored in meta_info.ini, checked on resume)."""
         values = self.to_dict()
-        if not values["extra_materials"]:  # added later: folders written before it stay valid
+        # added later: while they are off, folders written before them stay valid
+        if not values["extra_materials"]:
             del values["extra_materials"]
+        if not values["camouflage_prob"]:
+            del values["camouflage_prob"]
         text = json.dumps(values, sort_keys=True, default=list)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -1062,6 +1068,9 @@ class _Scene:
         if self.flags["occlusion"] and n >= 8:
             self._plan_occluder()
         self._build_canvas()
+        # drawn only when enabled, so that configs without it keep their random stream
+        if cfg.camouflage_prob > 0 and self.kind != "person" and rng.random() < cfg.camouflage_prob:
+            self._camouflage_target()
         self._plan_photometry()
         self.info.update(shape=self.kind, frames=n, size=round(self.size0, 2), speed=round(self.speed, 3),
                          motion=self.style, flags={k: v for k, v in self.flags.items() if v})
@@ -1197,6 +1206,26 @@ class _Scene:
             sprite_fn = self.target_sprite
         shadow = self._shadow_params() if self.flags["drop_shadow"] else None
         self.target = _Layer(sprite_fn, centre, scale, angle, shadow=shadow, blur=self.exposure, name="target")
+
+    def _camouflage_target(self) -> None:
+        """Re-texture the target with a patch of the background itself, cut one to two target
+        sizes from where it starts: a target that looks like its surroundings, told apart only by
+        its outline and its motion."""
+        rng, cw, ch = self.rng, self.cw, self.ch
+        h, w = self.target_mask.shape
+        # the sprite is drawn at about the scale it is rendered at, so is this patch
+        ph, pw = min(ch, max(2, round(h * self.t_scale[0, 1]))), min(cw, max(2, round(w * self.t_scale[0, 0])))
+        world = cv2.invertAffineTransform(self.cam[0])  # frame 0 -> canvas
+        start = world[:, :2] @ self.t_centre[0] + world[:, 2]
+        angle, dist = rng.uniform(0, 2 * np.pi), rng.uniform(1.0, 2.0) * math.hypot(pw, ph)
+        cx, cy = start + dist * np.array([math.cos(angle), math.sin(angle)])
+        x0 = int(np.clip(round(cx - pw / 2), 0, cw - pw))
+        y0 = int(np.clip(round(cy - ph / 2), 0, ch - ph))
+        patch = cv2.resize(self.canvas[y0:y0 + ph, x0:x0 + pw], (w, h), interpolation=cv2.INTER_LINEAR)
+        sprite, self.target_texture, _ = _object_sprite(rng, self.bank, self.kind, w, h, texture=patch,
+                                                        mask=self.target_mask, shade=rng.uniform(0.0, 0.4))
+        self.target_sprite = self.target.sprite = sprite
+        self.info["camouflage"] = True
 
     def _shadow_params(self) -> tuple[float, float, float, float]:
         rng = self.rng
