@@ -7,7 +7,7 @@ import pytest
 
 from mixformerv2 import InputError
 from mixformerv2.cli import main
-from mixformerv2.demo import DEFAULT_MODEL_POLICY, default_weights
+from mixformerv2.demo import DEFAULT_MODEL_POLICY, default_weights, model_label
 from mixformerv2.evaluation.compare import OpenCVTracker, compare_trackers, format_table, run_tracker
 from mixformerv2.models import load_checkpoint
 from mixformerv2.tracking.tracker import Tracker
@@ -79,6 +79,11 @@ def test_default_model_ships_and_loads():
     config = Tracker(model).config
     assert {name: getattr(config, name) for name in DEFAULT_MODEL_POLICY} == DEFAULT_MODEL_POLICY
     assert default_weights().stat().st_size <= 10 * 2**20
+
+
+def test_demo_names_the_model_it_tracks_with():
+    assert model_label(None) == "MixFormerV2 (default model)"
+    assert model_label("runs/x/model.safetensors") == "MixFormerV2 (model.safetensors)"
 
 
 @pytest.mark.slow

@@ -25,6 +25,11 @@ def default_weights() -> Path:
     return DEFAULT_WEIGHTS
 
 
+def model_label(weights: str | Path | None) -> str:
+    """How the demo's table names the tracked model: the default one, or the file given."""
+    return "MixFormerV2 (default model)" if not weights else f"MixFormerV2 ({Path(weights).name})"
+
+
 def run_demo(out_dir: str | Path = "out/demo", weights: str | Path | None = None, seed: int = DEMO_SEED,
              baselines: tuple[str, ...] = ("csrt", "kcf"), device: str = "cpu", overwrite: bool = True,
              runtime: str | None = None) -> str:
@@ -43,9 +48,10 @@ def run_demo(out_dir: str | Path = "out/demo", weights: str | Path | None = None
         fps = source.fps
     if len(frames) != len(gt):
         raise RuntimeError(f"{clip}: decoded {len(frames)} frames for {len(gt)} boxes")
+    name = model_label(weights)
     weights = Path(weights) if weights else default_weights()
     tracker = Tracker.from_checkpoint(weights, device=device, runtime=runtime)
-    contenders = {"MixFormerV2 (default model)": lambda: tracker}
+    contenders = {name: lambda: tracker}
     contenders.update({f"OpenCV {name.upper()}": (lambda n=name: OpenCVTracker(n)) for name in baselines})
     scored = compare_trackers(contenders, [(frames, gt, ~absent)], progress=True)
 
