@@ -48,10 +48,10 @@ def run_demo(out_dir: str | Path = "out/demo", weights: str | Path | None = None
         fps = source.fps
     if len(frames) != len(gt):
         raise RuntimeError(f"{clip}: decoded {len(frames)} frames for {len(gt)} boxes")
-    name = model_label(weights)
+    label = model_label(weights)
     weights = Path(weights) if weights else default_weights()
     tracker = Tracker.from_checkpoint(weights, device=device, runtime=runtime)
-    contenders = {name: lambda: tracker}
+    contenders = {label: lambda: tracker}
     contenders.update({f"OpenCV {name.upper()}": (lambda n=name: OpenCVTracker(n)) for name in baselines})
     scored = compare_trackers(contenders, [(frames, gt, ~absent)], progress=True)
 
