@@ -1110,15 +1110,18 @@ class _Scene:
         c = np.array([(W - 1) / 2, (H - 1) / 2])
         vel = np.zeros((n, 2))
         for t in range(1, n):
-            inv = cv2.invertAffineTransform(self.cam[t - 1])
-            world = inv[:, :2] @ c + inv[:, 2]
-            vel[t] = self.cam[t, :, :2] @ world + self.cam[t, :, 2] - c
+            vel[t] = self.cam[t, :, :2] @ self.frame_to_world(t - 1, c) + self.cam[t, :, 2] - c
         if n > 1:
             vel[0] = vel[1]
         self.cam_velocity = vel
 
     def world_to_frame(self, q: np.ndarray) -> np.ndarray:
         return np.einsum("nij,j->ni", self.cam[:, :, :2], q) + self.cam[:, :, 2]
+
+    def frame_to_world(self, t: int, p: np.ndarray) -> np.ndarray:
+        """A point of frame ``t`` on the canvas."""
+        inv = cv2.invertAffineTransform(self.cam[t])
+        return inv[:, :2] @ p + inv[:, 2]
 
     # -- target -------------------------------------------------------------------------------------------
 
@@ -1215,8 +1218,7 @@ class _Scene:
         h, w = self.target_mask.shape
         # the sprite is drawn at about the scale it is rendered at, so is this patch
         ph, pw = min(ch, max(2, round(h * self.t_scale[0, 1]))), min(cw, max(2, round(w * self.t_scale[0, 0])))
-        world = cv2.invertAffineTransform(self.cam[0])  # frame 0 -> canvas
-        start = world[:, :2] @ self.t_centre[0] + world[:, 2]
+        start = self.frame_to_world(0, self.t_centre[0])
         angle, dist = rng.uniform(0, 2 * np.pi), rng.uniform(1.0, 2.0) * math.hypot(pw, ph)
         cx, cy = start + dist * np.array([math.cos(angle), math.sin(angle)])
         x0 = int(np.clip(round(cx - pw / 2), 0, cw - pw))
@@ -1454,9 +1456,7 @@ class _Scene:
                 oh = ext_h * rng.uniform(0.6, 1.2) + 2
                 top = 0.5 * ext_h - rng.uniform(0.25, 0.6) * ext_h
                 off = np.array([rng.uniform(-0.3, 0.3) * ext_w, top + oh / 2])
-        world = cv2.invertAffineTransform(self.cam[t_occ])
-        q = world[:, :2] @ (p + off) + world[:, 2]
-        centre = self.world_to_frame(q)
+        centre = self.world_to_frame(self.frame_to_world(t_occ, p + off))
         # the target must be clear of it in the first frame
         d = np.abs(centre[0] - self.t_centre[0])
         bw0, bh0 = self.t_bbox[0]
@@ -1558,8 +1558,7 @@ class _Scene:
                 sprite, _, _ = _object_sprite(rng, bank, self.kind, tex.shape[1], tex.shape[0], texture=tex)
                 s = t_size * _log_uniform(rng, 0.7, 1.3) / math.sqrt(sprite.shape[0] * sprite.shape[1])
                 centre = self._far_start(t_size, [(self.t_centre[0] + 0.0, t_size)])
-                world = cv2.invertAffineTransform(self.cam[0])
-                q = world[:, :2] @ centre + world[:, 2]
+                q = self.frame_to_world(0, centre)
                 _paste(canvas, sprite, _affine(q, (s, s), rng.uniform(-0.5, 0.5),
                                                ((sprite.shape[1] - 1) / 2, (sprite.shape[0] - 1) / 2)))
         self.canvas = canvas
