@@ -217,7 +217,8 @@ def test_extra_materials_widen_the_training_material_and_leave_the_default_bank_
 
 def test_camouflage_gives_the_target_its_background_texture():
     """camouflage_prob: the target is cut from its own background, so it looks like its
-    surroundings; the motion, the boxes and the fingerprint without the option stay as they were."""
+    surroundings; the motion and the boxes stay as they were, and the option enters the fingerprint
+    (the default one, unchanged, is asserted above)."""
     def sequences(prob):
         cfg = SyntheticConfig.plain(width=160, height=120, num_frames=(2, 2), target_size=(30.0, 40.0),
                                     flat_background=False, backgrounds={"photo": 1.0},

@@ -82,6 +82,10 @@ BACKGROUNDS = ("photo", "surface", "split", "table")
 MOTIONS = ("smooth", "jerky")
 
 
+# settings added after folders were written: left out of the fingerprint while off
+_ADDED_LATER = ("extra_materials", "camouflage_prob")
+
+
 @dataclass
 class SyntheticConfig:
     """What :func:`generate_sequence` makes.  Sizes are pixels, speeds pixels per frame.
@@ -206,11 +210,9 @@ class SyntheticConfig:
     def fingerprint(self) -> str:
         """Short stable hash of the settings (stored in meta_info.ini, checked on resume)."""
         values = self.to_dict()
-        # added later: while they are off, folders written before them stay valid
-        if not values["extra_materials"]:
-            del values["extra_materials"]
-        if not values["camouflage_prob"]:
-            del values["camouflage_prob"]
+        for key in _ADDED_LATER:  # while they are off, folders written before them stay valid
+            if not values[key]:
+                del values[key]
         text = json.dumps(values, sort_keys=True, default=list)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -1213,7 +1215,8 @@ class _Scene:
     def _camouflage_target(self) -> None:
         """Re-texture the target with a patch of the background itself, cut one to two target
         sizes from where it starts: a target that looks like its surroundings, told apart only by
-        its outline and its motion."""
+        its outline and its motion. Look-alikes planned before (distractors, clutter) keep the
+        texture the target was given first."""
         rng, cw, ch = self.rng, self.cw, self.ch
         h, w = self.target_mask.shape
         # the sprite is drawn at about the scale it is rendered at, so is this patch
@@ -1224,8 +1227,8 @@ class _Scene:
         x0 = int(np.clip(round(cx - pw / 2), 0, cw - pw))
         y0 = int(np.clip(round(cy - ph / 2), 0, ch - ph))
         patch = cv2.resize(self.canvas[y0:y0 + ph, x0:x0 + pw], (w, h), interpolation=cv2.INTER_LINEAR)
-        sprite, self.target_texture, _ = _object_sprite(rng, self.bank, self.kind, w, h, texture=patch,
-                                                        mask=self.target_mask, shade=rng.uniform(0.0, 0.4))
+        sprite, _, _ = _object_sprite(rng, self.bank, self.kind, w, h, texture=patch, mask=self.target_mask,
+                                      shade=rng.uniform(0.0, 0.4))
         self.target_sprite = self.target.sprite = sprite
         self.info["camouflage"] = True
 
