@@ -143,6 +143,8 @@ def test_tracker_defaults_recorded_with_the_weights_reach_the_tracker_and_the_on
     out = export_onnx(load_checkpoint(path), tmp_path / "export")
     assert json.loads((out / META_FILE).read_text())["tracker"] == {"hold_below": 0.2, "search_factor": 4.25}
     assert Tracker.from_checkpoint(out).config.hold_below == 0.2
+    record_tracker_defaults(path, max_scale_change=1.02, search_factor=4.5)  # added to the record, 4.25 replaced
+    assert load_checkpoint(path).tracker_defaults == {"hold_below": 0.2, "max_scale_change": 1.02, "search_factor": 4.5}
 
     with pytest.raises(ConfigError, match="not tracker settings"):
         record_tracker_defaults(path, hold=0.2)

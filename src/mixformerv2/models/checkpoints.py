@@ -270,14 +270,16 @@ def record_runtimes_meeting_bar(path: str | os.PathLike, runtimes: Sequence[str]
 
 def record_tracker_defaults(path: str | os.PathLike, **settings) -> None:
     """Rewrite our safetensors file ``path`` with ``settings`` (TrackerConfig fields, e.g.
-    ``hold_below=0.2``) as the tracker defaults of its weights (tensors unchanged; atomically)."""
+    ``hold_below=0.2``) added to the tracker defaults recorded with its weights (a setting given
+    again takes the new value; tensors unchanged; atomically)."""
     try:
-        config = TrackerConfig(**settings)  # checks names and values
+        TrackerConfig(**settings)  # checks names and values
     except TypeError as exc:
         raise ConfigError(f"not tracker settings: {exc}") from None
     meta = _own_metadata(path)
-    config.check_model(config_from_json(meta["config"]), source=str(path))
-    _rewrite_metadata(path, TRACKER_DEFAULTS, json.dumps(settings, sort_keys=True))
+    merged = {**recorded_tracker_defaults(meta, path), **settings}
+    TrackerConfig(**merged).check_model(config_from_json(meta["config"]), source=str(path))
+    _rewrite_metadata(path, TRACKER_DEFAULTS, json.dumps(merged, sort_keys=True))
 
 
 def _own_metadata(path: str | os.PathLike) -> dict[str, str]:
