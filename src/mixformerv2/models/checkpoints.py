@@ -272,13 +272,13 @@ def record_tracker_defaults(path: str | os.PathLike, **settings) -> None:
     """Rewrite our safetensors file ``path`` with ``settings`` (TrackerConfig fields, e.g.
     ``hold_below=0.2``) added to the tracker defaults recorded with its weights (a setting given
     again takes the new value; tensors unchanged; atomically)."""
-    try:
-        TrackerConfig(**settings)  # checks names and values
-    except TypeError as exc:
-        raise ConfigError(f"not tracker settings: {exc}") from None
     meta = _own_metadata(path)
     merged = {**recorded_tracker_defaults(meta, path), **settings}
-    TrackerConfig(**merged).check_model(config_from_json(meta["config"]), source=str(path))
+    try:
+        config = TrackerConfig(**merged)  # checks names and values
+    except TypeError as exc:
+        raise ConfigError(f"not tracker settings: {exc}") from None
+    config.check_model(config_from_json(meta["config"]), source=str(path))
     _rewrite_metadata(path, TRACKER_DEFAULTS, json.dumps(merged, sort_keys=True))
 
 
