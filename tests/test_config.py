@@ -475,6 +475,8 @@ def test_infer_config_from_fixture_shapes(kind):
 def test_infer_config_from_preset_shapes_round_trips(name):
     model = PRESETS[name].model
     assert infer_config_from_shapes(expected_shapes(model)) == model
+    with_motion = model.replace(motion_input=True)  # a frame-difference input shows in its own keys
+    assert infer_config_from_shapes(expected_shapes(with_motion)) == with_motion
 
 
 def test_infer_config_rejects_foreign_state_dicts():

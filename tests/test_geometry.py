@@ -303,3 +303,17 @@ def test_normalize_uint16_scales_with_rounding():
 def test_normalize_refuses(frame, words):
     with pytest.raises(InputError, match=words):
         normalize_frame(frame)
+
+
+def test_align_to_undoes_a_camera_pan_between_two_crops_and_leaves_unreliable_shifts_alone():
+    from mixformerv2.geometry import align_to
+
+    rng = np.random.default_rng(0)
+    scene = cv2.GaussianBlur(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8), (5, 5), 0)
+    now, before = scene[40:152, 40:152], scene[43:155, 38:150]  # the camera moved by (-2, +3) px
+    aligned = align_to(before, now)
+    inner = (slice(6, -6), slice(6, -6))
+    error = np.abs(aligned[inner].astype(int) - now[inner]).mean()
+    assert error < 0.1 * np.abs(before[inner].astype(int) - now[inner]).mean()
+    far = scene[0:112, 80:192]  # 40 px away: more than a quarter of the crop
+    assert align_to(far, now, max_shift=0.25) is far

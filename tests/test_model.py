@@ -16,7 +16,7 @@ def _inputs(cfg: ModelConfig, batch: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     t = torch.randn(batch, 3, cfg.template_size, cfg.template_size, generator=g)
     ot = torch.randn(batch, 3, cfg.template_size, cfg.template_size, generator=g)
-    s = torch.randn(batch, 3, cfg.search_size, cfg.search_size, generator=g)
+    s = torch.randn(batch, cfg.search_channels, cfg.search_size, cfg.search_size, generator=g)
     return t, ot, s
 
 
@@ -26,8 +26,10 @@ def _inputs(cfg: ModelConfig, batch: int, seed: int = 0):
         ModelConfig(embed_dim=48, depth=3, num_heads=3, mlp_ratio=1.5, template_size=48, search_size=80, feat_sz=20),
         ModelConfig(embed_dim=32, depth=1, num_heads=1, mlp_ratio=4, patch_size=8, template_size=16, search_size=40,
                     feat_sz=7, score_head=False),
+        ModelConfig(embed_dim=32, depth=2, num_heads=2, mlp_ratio=2, patch_size=8, template_size=16, search_size=40,
+                    feat_sz=10, motion_input=True),
     ],
-    ids=["odd-sizes", "patch8-no-score"],
+    ids=["odd-sizes", "patch8-no-score", "motion-input"],
 )
 @torch.no_grad()
 def test_step_equals_forward_for_any_config(cfg):
@@ -215,3 +217,25 @@ def test_key_bias_for_template_copies_equals_attention_over_duplicated_keys():
     with torch.autocast("cpu", torch.bfloat16):  # the explicit bf16 training path
         fast = attend(q, k, v, bias)
     torch.testing.assert_close(fast.float(), want, rtol=0, atol=0.03)
+
+
+@torch.no_grad()
+def test_motion_input_starts_as_the_plain_model_and_then_reads_the_frame_difference():
+    """The motion embedding starts at zero (training begins from the plain network); once trained,
+    the difference channels change the output. Crops with the wrong number of channels are refused."""
+    cfg = ModelConfig(embed_dim=32, depth=2, num_heads=2, mlp_ratio=2, patch_size=8, template_size=16,
+                      search_size=40, feat_sz=10)
+    torch.manual_seed(2)
+    plain = build_model(cfg).eval()
+    motion = build_model(cfg.replace(motion_input=True)).eval()
+    missing, unexpected = motion.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["backbone.motion_embed.proj.bias", "backbone.motion_embed.proj.weight"] and not unexpected
+    t, ot, s6 = _inputs(motion.config, 2)
+    want = plain(t, ot, s6[:, :3])["pred_boxes"]
+    torch.testing.assert_close(motion(t, ot, s6)["pred_boxes"], want, atol=0, rtol=0)
+    torch.nn.init.normal_(motion.backbone.motion_embed.proj.weight, std=0.5)
+    assert not torch.allclose(motion(t, ot, s6)["pred_boxes"], want, atol=1e-3)
+    with pytest.raises(ValueError, match="3 channels; this model takes 6"):
+        motion(t, ot, s6[:, :3])
+    with pytest.raises(ValueError, match="6 channels; this model takes 3"):
+        plain.step(s6, plain.encode_templates(t, ot))

@@ -345,6 +345,27 @@ assert "torch" not in sys.modules or sys.modules["torch"] is None
     np.testing.assert_allclose(got, expected, atol=0.05, rtol=0)  # pixels
 
 
+def test_motion_input_model_exports_and_tracks_the_same_with_onnx(tmp_path):
+    """A model with the frame-difference input (ModelConfig.motion_input) exports with 6-channel
+    search crops; its ONNX tracker follows the torch one."""
+    torch.manual_seed(4)
+    model = build_model(TINY.replace(motion_input=True)).eval()
+    torch.nn.init.normal_(model.backbone.motion_embed.proj.weight, std=0.2)  # as if trained
+    out = export_onnx(model, tmp_path / "export")
+    import onnx
+
+    search = onnx.load(str(out / STEP_FILE)).graph.input[0]
+    assert search.name == "search" and [d.dim_value for d in search.type.tensor_type.shape.dim] == [1, 6, 64, 64]
+    rt = OnnxRuntime.load(out)
+    frames = [np.asarray(f) for f in generate_sequence((424243, 5)).frames[:10]]
+    runs = []
+    for runtime in (TorchRuntime(model), rt):
+        tracker = Tracker(runtime)
+        tracker.init(frames[0], (60, 50, 40, 30))
+        runs.append([tracker.track(f).box for f in frames[1:]])
+    np.testing.assert_allclose(runs[1], runs[0], atol=0.05, rtol=0)  # pixels
+
+
 def test_onnx_bad_inputs(exported, tmp_path, monkeypatch):
     model, out = exported
     with pytest.raises(ConfigError, match="already holds an export"):

@@ -451,6 +451,44 @@ def test_paste_share_changes_search_crops_only(video, option):
         plain(**{option: -0.1})
 
 
+def test_motion_input_adds_the_difference_to_the_previous_frame_in_the_same_window(video):
+    """processing.motion_input: the search crop gets 3 channels more, itself minus the previous frame
+    cropped in the same window (flipped alike); everything else, the random stream
+    included, stays as without it. Pasted look-alikes stand still (they are in both frames) or,
+    with moving_paste_prob, move."""
+    def draw(**kw):
+        proc = plain(search_center_jitter=1.0, search_size=96, **kw)
+        ds = TrackingSampler([video], sampler=SamplerConfig(samples_per_epoch=30), processing=proc, with_info=True)
+        return [ds[i] for i in range(30)]
+
+    off, on = draw(), draw(motion_input=True)
+    for a, b in zip(off, on):
+        assert b["search"].shape == (6, 96, 96)
+        torch.testing.assert_close(b["search"][:3], a["search"], atol=0, rtol=0)
+        for key in ("template", "online_template", "search_anno"):
+            assert torch.equal(a[key], b[key])
+        previous = b["search"][:3] - b["search"][3:]
+        assert decode_index(previous) == max(b["info"]["search_id"] - 1, 0) % 200
+    pasted_off = draw(lookalike_paste_prob=1.0, flip_prob=0.0)
+    pasted_on = draw(lookalike_paste_prob=1.0, flip_prob=0.0, motion_input=True)
+    plain_on = draw(flip_prob=0.0, motion_input=True)
+    with_paste = 0
+    for a, b, c in zip(pasted_off, pasted_on, plain_on):
+        torch.testing.assert_close(b["search"][:3], a["search"], atol=0, rtol=0)
+        pasted = (b["search"][:3] != c["search"][:3]).any(0)
+        with_paste += int(pasted.sum() > 20)
+        assert not b["search"][3:, pasted].any()
+    assert with_paste >= 20
+    moving = draw(lookalike_paste_prob=1.0, flip_prob=0.0, motion_input=True, moving_paste_prob=1.0)
+    moved = 0
+    for b, c in zip(moving, plain_on):
+        pasted = (b["search"][:3] != c["search"][:3]).any(0)
+        moved += int(pasted.sum() > 20 and b["search"][3:, pasted].abs().sum(0).gt(0.05).float().mean() > 0.2)
+    assert moved >= 20  # the moving look-alikes show in the difference
+    with pytest.raises(ConfigError, match="motion_input"):
+        plain(motion_input=1)
+
+
 def _object_extent(crop_rgb: np.ndarray):
     mask = (crop_rgb[..., 0] > 200) & (crop_rgb[..., 2] < 40)
     ys, xs = np.nonzero(mask)

@@ -107,6 +107,54 @@ def test_search_buffers_are_reused_across_frames(model):
     assert [r.box for f in frames[2:] for r in again.track_targets(f)] == boxes
 
 
+def test_motion_input_feeds_the_crop_minus_the_previous_frame_in_the_same_window():
+    """With motion_input the network gets, per target, the search crop and its difference to the
+    previous frame cropped around the same (pre-update) box and shifted onto it (geometry.align_to);
+    the tracker keeps its own copy of the previous frame, so a caller reusing one frame buffer
+    changes nothing."""
+    from mixformerv2.geometry import align_to, crop_around
+
+    torch.manual_seed(0)
+    model = build_model(TINY.replace(motion_input=True)).eval()
+    torch.nn.init.normal_(model.backbone.motion_embed.proj.weight, std=0.2)  # as if trained
+    frames, boxes = _frames(6), [(40, 30, 20, 16), (10, 10, 30, 20)]
+    tracker = Tracker(model, runtime="fp32")
+    seen = []
+    step = tracker.runtime.step
+    tracker.runtime.step = lambda search, cache: (seen.append(search.copy()), step(search, cache))[1]
+    tracker.init_targets(frames[0], boxes)
+    states, results = [], []
+    for frame in frames[1:]:
+        states.append(tracker.boxes)
+        results.append([r.box for r in tracker.track_targets(frame)])
+
+    def crop(frame, box):
+        return crop_around(frame, box, tracker.config.search_factor, TINY.search_size)[0]
+
+    assert seen[0].shape == (2, 6, TINY.search_size, TINY.search_size)
+    for k, (search, state) in enumerate(zip(seen, states)):
+        for i, box in enumerate(state):
+            now = crop(frames[k + 1], box)
+            before = align_to(crop(frames[k], box), now)
+            now, before = Tracker._normalise(now[None])[0], Tracker._normalise(before[None])[0]
+            np.testing.assert_array_equal(search[i, :3], now)
+            np.testing.assert_allclose(search[i, 3:], now - before, atol=1e-6, rtol=0)
+    reused = np.empty_like(frames[0])
+    again = Tracker(model, runtime="fp32")
+    np.copyto(reused, frames[0])
+    again.init_targets(reused, boxes)
+    got = []
+    for frame in frames[1:]:
+        np.copyto(reused, frame)
+        got.append([r.box for r in again.track_targets(reused)])
+    assert got == results
+    still = Tracker(model, runtime="fp32")  # a still frame: zero difference
+    still.runtime.step = lambda search, cache: (seen.append(search.copy()), step(search, cache))[1]
+    still.init_targets(frames[0], boxes)
+    still.track_targets(frames[0])
+    assert not seen[-1][:, 3:].any()
+
+
 def test_model_without_score_head_never_updates(model):
     plain = build_model(TINY.replace(score_head=False)).eval()
     tracker = Tracker(plain, TrackerConfig(update_interval=1))

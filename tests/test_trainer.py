@@ -638,6 +638,32 @@ def test_cli_train_end_to_end_on_a_got10k_folder(capsys, tmp_path):
     assert len(read_log(out / "log.csv")) == 4
 
 
+def test_motion_input_recipe_makes_six_channel_search_crops_and_trains_end_to_end(capsys, tmp_path):
+    """model.motion_input gives the crops their frame-difference channels by default; a processing
+    setting that contradicts the model is refused, naming both."""
+    from mixformerv2.cli import main
+    from mixformerv2.training.recipes import build_dataset
+
+    data = _got10k_folder(tmp_path / "got10k")
+    model = {"preset": "mixformerv2-s", "embed_dim": 32, "depth": 1, "num_heads": 2, "template_size": 32,
+             "search_size": 64, "feat_sz": 16, "motion_input": True}
+    recipe = _write_recipe(tmp_path / "motion.yaml", model=model)
+    loaded = load_recipe(recipe).with_data_roots({"got10k": str(data)})
+    sample = build_dataset(loaded)[0]
+    assert sample["search"].shape == (6, 64, 64) and sample["template"].shape == (3, 32, 32)
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", str(recipe), "--data", f"got10k={data}", "--out", str(out), "--quiet",
+                 "--device", "cpu"]) == 0, capsys.readouterr().err
+    trained = load_checkpoint(out / "model.safetensors")
+    assert trained.config.motion_input and trained.backbone.motion_embed.proj.weight.abs().sum() > 0  # it learned
+    bad = _write_recipe(tmp_path / "bad.yaml", model=model,
+                        data={"datasets": [{"name": "got10k", "root": None}], "processing": {"motion_input": False}})
+    with pytest.raises(ConfigError, match=r"bad\.yaml: data\.processing\.motion_input is False but the model's"):
+        load_recipe(bad)
+    with pytest.raises(ConfigError, match=r"search crops of shape \(3, 64, 64\).*\(6, 64, 64\).*motion_input"):
+        make_trainer(tmp_path / "r", model_cfg=TINY.replace(motion_input=True)).fit()
+
+
 # -- CUDA (make test-gpu) -------------------------------------------------------------------------------
 @pytest.mark.gpu
 def test_cuda_training_resume_and_bf16(tmp_path):

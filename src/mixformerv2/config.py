@@ -28,9 +28,15 @@ class ModelConfig:
     search_size: int = 288
     feat_sz: int = 96  # number of box-head bins
     score_head: bool = True
+    # not official: the search input also carries the difference between the search crop and the
+    # previous frame cropped in the same window, camera pans undone (3 more channels with their own
+    # patch embedding), so the network can tell a moving target from a background that looks like it
+    motion_input: bool = False
 
     def __post_init__(self) -> None:
         problems = []
+        if not isinstance(self.motion_input, bool):
+            problems.append(f"motion_input must be true or false (got {self.motion_input!r})")
         for name in ("embed_dim", "depth", "num_heads", "patch_size", "template_size", "search_size", "feat_sz"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -49,6 +55,11 @@ class ModelConfig:
                 problems.append(f"mlp_ratio {self.mlp_ratio} gives an empty MLP")
         if problems:
             raise ConfigError("invalid model config: " + "; ".join(problems))
+
+    @property
+    def search_channels(self) -> int:
+        """Channels of the network's search input: RGB, plus the frame difference with motion_input."""
+        return 6 if self.motion_input else 3
 
     @property
     def head_dim(self) -> int:
@@ -315,4 +326,5 @@ def infer_config_from_shapes(shapes: Mapping[str, tuple[int, ...]]) -> ModelConf
         search_size=side_s * patch,
         feat_sz=feat_sz,
         score_head="score_head.layers.1.weight" in shapes,
+        motion_input="backbone.motion_embed.proj.weight" in shapes,
     )

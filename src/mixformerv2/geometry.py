@@ -112,6 +112,29 @@ def crop_padding_mask(info: CropInfo, out_size: int) -> np.ndarray:
     return rows[:, None] | cols[None, :]
 
 
+def align_to(moving: np.ndarray, fixed: np.ndarray, max_shift: float = 0.25) -> np.ndarray:
+    """``moving`` (H, W, 3) uint8 shifted onto ``fixed`` by their global translation (phase
+    correlation, sub-pixel, edges replicated): two crops of one window in consecutive frames then
+    differ where things move against the background, not where the camera panned. Unchanged when
+    the shift found exceeds ``max_shift`` of the crop's side (no reliable common background)."""
+    h, w = fixed.shape[:2]
+    gray = [cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32) for x in (moving, fixed)]
+    (dx, dy), _ = cv2.phaseCorrelate(gray[0], gray[1], _hanning(h, w))
+    if abs(dx) > max_shift * w or abs(dy) > max_shift * h:
+        return moving
+    shift = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(moving, shift, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+_HANNING: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _hanning(h: int, w: int) -> np.ndarray:
+    if (h, w) not in _HANNING:
+        _HANNING[(h, w)] = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    return _HANNING[(h, w)]
+
+
 def map_back(
     pred_cxcywh_px: Sequence[float], state_xywh: Sequence[float], search_size: int, resize_factor: float
 ) -> list[float]:

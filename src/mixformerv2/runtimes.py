@@ -5,7 +5,8 @@ a runtime only runs the network:
 
 * ``encode(template, online) -> cache``: the two templates (N, 3, T, T) float32 -> an opaque
   per-target template cache (per-layer keys / values);
-* ``step(search, cache) -> (boxes, scores)``: search crops (N, 3, S, S) float32 -> boxes (N, 4)
+* ``step(search, cache) -> (boxes, scores)``: search crops (N, C, S, S) float32 (C = the config's
+  ``search_channels``: 3, or 6 with the frame difference of ``motion_input``) -> boxes (N, 4)
   float32 normalised cx, cy, w, h and score logits (N,) float32, or None without a score head;
 * ``replace(cache, indices, fresh) -> cache``: targets ``indices`` take the rows of ``fresh``.
 

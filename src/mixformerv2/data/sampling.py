@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError, MixFormerError
-from ..geometry import CropInfo, crop_around, crop_padding_mask
+from ..geometry import CropInfo, align_to, crop_around, crop_padding_mask
 from .augment import apply_crop, apply_joint, flip_box, paste_lookalike, paste_occluder, roll_crop, roll_joint
 from .sequence import Sequence, SequenceDataset
 
@@ -117,6 +117,12 @@ class ProcessingConfig:
     # not official: this share of positive search crops gets a bar of background pasted across
     # the target (augment.paste_occluder), hiding part of it while the label keeps the full box
     occluder_paste_prob: float = 0.0
+    # not official (ModelConfig.motion_input): the search crop gets 3 more channels, its difference to
+    # the previous frame cropped in the same window (shifted onto it by the global translation: camera
+    # pans cancel); pasted look-alikes and occluders are in both frames, standing still or, in
+    # moving_paste_prob of the crops, moved by a few pixels (a look-alike that moves is not the target)
+    motion_input: bool = False
+    moving_paste_prob: float = 0.0
     template_center_jitter: float = 0.0
     template_scale_jitter: float = 0.0
     grayscale_prob: float = 0.05
@@ -135,8 +141,10 @@ class ProcessingConfig:
                      "template_scale_jitter", "brightness_jitter", "search_near_scale"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"ProcessingConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+        if not isinstance(self.motion_input, bool):
+            raise ConfigError(f"ProcessingConfig.motion_input must be true or false, got {self.motion_input!r}")
         for name in ("grayscale_prob", "flip_prob", "search_near_prob", "lookalike_paste_prob",
-                     "occluder_paste_prob"):
+                     "occluder_paste_prob", "moving_paste_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"ProcessingConfig.{name} must be in [0, 1], got {getattr(self, name)!r}")
 
@@ -313,9 +321,10 @@ class TrackingSampler(torch.utils.data.Dataset):
     """Random training samples from several sequence datasets (a ``torch`` map-style dataset).
 
     ``sampler[i]`` -> dict of tensors: ``template`` / ``online_template`` (3, T, T) and
-    ``search`` (3, S, S) float32, ImageNet-normalised; ``search_anno`` (4,) float32, the
-    normalised x, y, w, h of the target in the search crop; ``label`` () float32 (1 positive,
-    0 negative); ``resampled`` () int64, failed draws before this sample. With
+    ``search`` (3, S, S) float32, ImageNet-normalised (with ``processing.motion_input`` (6, S, S),
+    channels 3-5 the search crop minus the previous frame's crop in the same window, aligned to it);
+    ``search_anno`` (4,) float32, the normalised x, y, w, h of the target in the search crop;
+    ``label`` () float32 (1 positive, 0 negative); ``resampled`` () int64, failed draws before this sample. With
     ``with_info=True`` an ``info`` dict (dataset, sequence and frame ids, boxes) is added.
     ``ratios`` None weighs the datasets by their number of sequences (the official default).
     """
@@ -487,6 +496,12 @@ class TrackingSampler(torch.utils.data.Dataset):
                 raise _Rejected(f"{where}: {exc}") from None
             anno = box_in_crop(box_j, jit, info, size)
             mask = crop_padding_mask(info, size)
+            previous = None
+            if kind == "search" and proc.motion_input:  # the first frame's previous frame is itself
+                previous_frame = prepared((key[0], key[1], max(key[2] - 1, 0)), sequence, box)[0]
+                crop = np.ascontiguousarray(crop)
+                previous = align_to(crop_around(previous_frame, jit, factor, size)[0], crop)
+                unpasted = crop.copy()
             # drawn only when enabled (official configs keep their random stream); never on negatives
             if (kind == "search" and label > 0 and proc.lookalike_paste_prob > 0
                     and rng.random() < proc.lookalike_paste_prob):
@@ -500,8 +515,20 @@ class TrackingSampler(torch.utils.data.Dataset):
             crop_flips.append(roll.flip)
             if not padding_mask_valid(mask[:, ::-1] if roll.flip else mask):
                 raise _Rejected(f"{where}: the crop is (almost) all padding")
+            if previous is not None:  # pasted things are in the previous frame too
+                previous = np.array(previous)
+                ys, xs = np.nonzero(np.any(crop != unpasted, axis=-1))
+                if ys.size and proc.moving_paste_prob > 0 and rng.random() < proc.moving_paste_prob:
+                    step = rng.uniform(2.0, 8.0) * size / 112  # pixels of a 112 px crop
+                    angle = rng.uniform(0.0, 2.0 * math.pi)
+                    py, px = ys - int(round(step * math.sin(angle))), xs - int(round(step * math.cos(angle)))
+                    inside = (py >= 0) & (py < size) & (px >= 0) & (px < size)
+                    previous[py[inside], px[inside]] = crop[ys[inside], xs[inside]]
+                else:
+                    previous[ys, xs] = crop[ys, xs]
+                previous = apply_crop(previous, anno, roll)[0]
             tensor, anno = apply_crop(crop, anno, roll)
-            out[name] = tensor
+            out[name] = tensor if previous is None else torch.cat([tensor, tensor - previous])
             if name == "search":
                 out["search_anno"] = torch.from_numpy(anno.astype(np.float32))
         if cfg.online_template == "template":  # no online_template: the model reuses the template

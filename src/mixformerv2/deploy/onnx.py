@@ -97,7 +97,7 @@ def export_graphs(model, targets: int = 1, opset: int = OPSET, precision: str = 
     cfg = model.config
     model = model.float().eval().cpu()
     t = torch.randn(targets, 3, cfg.template_size, cfg.template_size)
-    s = torch.randn(targets, 3, cfg.search_size, cfg.search_size)
+    s = torch.randn(targets, cfg.search_channels, cfg.search_size, cfg.search_size)
     with torch.no_grad():
         cache = model.encode_templates(t, t)
     graphs = [
@@ -316,7 +316,7 @@ class OnnxRuntime:
         want = {
             "template": [targets, 3, cfg.template_size, cfg.template_size],
             "online_template": [targets, 3, cfg.template_size, cfg.template_size],
-            "search": [targets, 3, cfg.search_size, cfg.search_size],
+            "search": [targets, cfg.search_channels, cfg.search_size, cfg.search_size],
             "keys": list(cache_shape(cfg, targets)),
             "values": list(cache_shape(cfg, targets)),
         }

@@ -39,7 +39,7 @@ def count_flops(config: ModelConfig) -> tuple[float, float, float]:
     with torch.device("meta"):
         model = MixFormerV2(config).eval()
         t = torch.empty(1, 3, config.template_size, config.template_size)
-        s = torch.empty(1, 3, config.search_size, config.search_size)
+        s = torch.empty(1, config.search_channels, config.search_size, config.search_size)
     def gflops(fn: Callable[[], object]) -> tuple[float, object]:
         with FlopCounterMode(display=False) as counter:
             result = fn()
@@ -72,7 +72,7 @@ def bench_model(name: str, model: MixFormerV2, seconds: float = 3.0, runtime: st
     cfg = model.config
     full, step, encode = count_flops(cfg)
     rng = np.random.default_rng(0)
-    s = rng.standard_normal((1, 3, cfg.search_size, cfg.search_size), dtype=np.float32)
+    s = rng.standard_normal((1, cfg.search_channels, cfg.search_size, cfg.search_size), dtype=np.float32)
     t = rng.standard_normal((1, 3, cfg.template_size, cfg.template_size), dtype=np.float32)
     frame = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
     rt = make_runtime(model, runtime)

@@ -58,6 +58,11 @@ class VisionTransformer(nn.Module):
         self.reg_tokens = nn.Parameter(torch.zeros(1, NUM_PREDICTION_TOKENS, c))
         self.pos_embed_reg = nn.Parameter(torch.zeros(1, NUM_PREDICTION_TOKENS, c))
         self.patch_embed = PatchEmbed(cfg.patch_size, c)
+        self.search_channels = cfg.search_channels
+        if cfg.motion_input:  # not official; zero at first, so training starts from the plain model
+            self.motion_embed = PatchEmbed(cfg.patch_size, c)
+            nn.init.zeros_(self.motion_embed.proj.weight)
+            nn.init.zeros_(self.motion_embed.proj.bias)
         self.blocks = nn.ModuleList([Block(c, cfg.num_heads, cfg.mlp_hidden) for _ in range(cfg.depth)])
         nn.init.trunc_normal_(self.reg_tokens, std=0.02)
 
@@ -68,8 +73,16 @@ class VisionTransformer(nn.Module):
         return torch.cat([self.embed_template(template), self.embed_template(online_template)], dim=1)
 
     def embed_search(self, search: Tensor) -> Tensor:
+        """(B, search_channels, S, S) -> search tokens + the four prediction tokens. With motion
+        input, channels 3-5 are the frame difference (see ``ModelConfig.motion_input``)."""
+        if search.shape[1] != self.search_channels:
+            raise ValueError(f"search crops have {search.shape[1]} channels; this model takes {self.search_channels}")
         reg = (self.reg_tokens + self.pos_embed_reg).expand(search.shape[0], -1, -1)
-        return torch.cat([self.patch_embed(search) + self.pos_embed_s, reg], dim=1)
+        if self.search_channels == 3:
+            x = self.patch_embed(search) + self.pos_embed_s
+        else:
+            x = self.patch_embed(search[:, :3]) + self.pos_embed_s + self.motion_embed(search[:, 3:])
+        return torch.cat([x, reg], dim=1)
 
 
 class MixFormerV2(nn.Module):
@@ -158,7 +171,8 @@ class MixFormerV2(nn.Module):
         return TemplateCache(torch.stack(keys), torch.stack(values))
 
     def step(self, search: Tensor, cache: TemplateCache, softmax: bool = True, return_search_features: bool = False) -> dict:
-        """One tracking step: search crop (B,3,S,S) + template cache -> box, distributions, score.
+        """One tracking step: search crops (B, search_channels, S, S) + template cache -> box,
+        distributions, score.
 
         Equal to :meth:`forward` on the same inputs up to float rounding. The last block only
         updates the four prediction tokens unless the search features are requested.

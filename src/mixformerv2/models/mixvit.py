@@ -50,6 +50,10 @@ class MixViTConfig:
             raise ConfigError(f"head_channel must be divisible by 8 (got {self.head_channel})")
 
     @property
+    def search_channels(self) -> int:
+        return 3  # RGB only (no motion input)
+
+    @property
     def stride(self) -> int:
         return corner_stride(self.patch_size, self.head_type)
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..config import PRESETS, ModelConfig, TrackerConfig
 from ..errors import ConfigError, InputError
-from ..geometry import CropInfo, clip_box, crop_around, limit_scale_change, map_back, normalize_frame, validate_box
+from ..geometry import (CropInfo, align_to, clip_box, crop_around, limit_scale_change, map_back, normalize_frame,
+                        validate_box)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -96,7 +97,10 @@ class Tracker:
         self.frame_id = 0
         # per-frame search buffers, reused while the number of targets stays the same
         self._search_u8: np.ndarray | None = None  # (N, S, S, 3) crops
-        self._search: np.ndarray | None = None  # (N, 3, S, S) normalised network input
+        self._search: np.ndarray | None = None  # (N, search_channels, S, S) normalised network input
+        # motion input: the previous frame (a copy: callers may reuse their frame buffer) and its crops
+        self._previous: np.ndarray | None = None
+        self._previous_u8: np.ndarray | None = None
 
     @classmethod
     def from_checkpoint(
@@ -170,6 +174,7 @@ class Tracker:
             self._targets.append(_Target(state=box, template=template))
         self._cache = self._encode([(t.template, t.template) for t in self._targets])
         self.frame_id = 0
+        self._keep_previous(frame)
 
     def track_targets(self, frame: np.ndarray) -> list[TrackResult]:
         if not self._targets:
@@ -180,11 +185,19 @@ class Tracker:
         n, size = len(self._targets), mcfg.search_size
         if self._search is None or len(self._search) != n:
             self._search_u8 = np.empty((n, size, size, 3), np.uint8)
-            self._search = np.empty((n, 3, size, size), np.float32)
+            self._search = np.empty((n, mcfg.search_channels, size, size), np.float32)
+            self._previous_u8 = np.empty_like(self._search_u8) if mcfg.motion_input else None
         crops = [crop_around(frame, t.state, cfg.search_factor, size, out=self._search_u8[i])
                  for i, t in enumerate(self._targets)]
-        search = self._normalise(self._search_u8, out=self._search)
-        boxes_norm, logits = self.runtime.step(search, self._cache)  # (N, 4) normalised cxcywh, float32
+        rgb = self._normalise(self._search_u8, out=self._search[:, :3])
+        if mcfg.motion_input:  # minus the previous frame cropped in the same window, camera motion undone
+            for i, t in enumerate(self._targets):
+                previous = crop_around(self._previous, t.state, cfg.search_factor, size)[0]
+                self._previous_u8[i] = align_to(previous, self._search_u8[i])
+            difference = self._normalise(self._previous_u8, out=self._search[:, 3:])
+            np.subtract(rgb, difference, out=difference)
+            self._keep_previous(frame)
+        boxes_norm, logits = self.runtime.step(self._search, self._cache)  # (N, 4) normalised cxcywh, float32
         scores = 1.0 / (1.0 + np.exp(-logits.astype(np.float64))) if logits is not None else None
         height, width = frame.shape[:2]
         results, reencode = [], []
@@ -241,6 +254,13 @@ class Tracker:
             target.state = [float(v) for v in box]
 
     # -- helpers -------------------------------------------------------------------------------------
+    def _keep_previous(self, frame: np.ndarray) -> None:
+        if not self.model_config.motion_input:
+            return
+        if self._previous is None or self._previous.shape != frame.shape:
+            self._previous = np.empty_like(frame)
+        np.copyto(self._previous, frame)
+
     def _template_crop(self, frame: np.ndarray, box: Sequence[float]) -> np.ndarray:
         patch, _ = crop_around(frame, box, self.config.template_factor, self.model_config.template_size)
         return self._normalise(patch[None])

@@ -152,13 +152,19 @@ def parse_recipe(tree: Any, source: str = "<recipe>", name: str = "recipe") -> R
     except ConfigError as exc:
         msg = str(exc)
         raise ConfigError(msg if msg.startswith(source) else f"{source}: {msg}") from None
-    for key, want in (("template_size", model.template_size), ("search_size", model.search_size)):
+    for key, want in _network_inputs(model).items():
         if key in processing and processing[key] != want:
             raise ConfigError(
                 f"{source}: data.processing.{key} is {processing[key]} but the model's {key} is {want}; "
-                "the crops must match the network (leave it out to use the model's size)"
+                "the crops must match the network (leave it out to take the model's)"
             )
     return Recipe(name, source, model, datasets, sampler, processing, train, str(top.get("description") or "").strip())
+
+
+def _network_inputs(model) -> dict[str, Any]:
+    """Processing settings the network fixes (the crops' sizes, the motion channels)."""
+    return {"template_size": model.template_size, "search_size": model.search_size,
+            "motion_input": bool(getattr(model, "motion_input", False))}
 
 
 def _parse_model(section: Any, where: str):
@@ -262,10 +268,10 @@ def build_dataset(recipe: Recipe):
     readers = [open_dataset(d.name, d.root, **dict(d.kwargs)) for d in recipe.datasets]
     try:
         sampler_cfg = SamplerConfig(**dict(recipe.sampler))
-        sizes = {"template_size": recipe.model.template_size, "search_size": recipe.model.search_size}
         known = {f.name for f in dataclasses.fields(ProcessingConfig)} if dataclasses.is_dataclass(ProcessingConfig) \
             else set()
-        defaults = {k: v for k, v in sizes.items() if k in known}  # crops sized for the network by default
+        # crops made for the network by default
+        defaults = {k: v for k, v in _network_inputs(recipe.model).items() if k in known}
         processing_cfg = ProcessingConfig(**{**defaults, **dict(recipe.processing)})
     except TypeError as exc:
         raise ConfigError(f"{recipe.source}: data settings: {exc}") from None

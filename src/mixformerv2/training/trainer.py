@@ -1009,7 +1009,8 @@ class Trainer:
             out = self.net(template, student_online, search,
                            **student_forward_kwargs(self.model, cfg.stage, cfg.stage == "score", gammas,
                                                     features=bool(self.teacher is not None and cfg.distill_layers_student)))
-            teacher_out = (run_teacher(cfg.stage, self.teacher, template, given, search)
+            # a teacher sees the RGB crop only (a student's motion_input adds the frame difference)
+            teacher_out = (run_teacher(cfg.stage, self.teacher, template, given, search[:, :3])
                            if self.teacher is not None else None)
         positive = (label > 0.5).float()
         if cfg.stage != "score":
@@ -1055,13 +1056,14 @@ class Trainer:
 
     def _check_shapes(self, template: Tensor, online: Tensor, search: Tensor) -> None:
         mc = self.model.config
-        for what, x, size in (("template", template, mc.template_size), ("online_template", online, mc.template_size),
-                              ("search", search, mc.search_size)):
-            if x.dim() != 4 or tuple(x.shape[1:]) != (3, size, size):
+        for what, x, channels, size in (("template", template, 3, mc.template_size),
+                                        ("online_template", online, 3, mc.template_size),
+                                        ("search", search, mc.search_channels, mc.search_size)):
+            if x.dim() != 4 or tuple(x.shape[1:]) != (channels, size, size):
                 raise ConfigError(
                     f"the data gives {what} crops of shape {tuple(x.shape[1:])} but the model expects "
-                    f"(3, {size}, {size}); "
-                    "make the processing sizes match the model's template_size / search_size"
+                    f"{(channels, size, size)}; make the processing sizes match the model's template_size / "
+                    "search_size, and processing.motion_input the model's motion_input"
                 )
         self._checked_shapes = True
 
