@@ -192,8 +192,8 @@ class Tracker:
         rgb = self._normalise(self._search_u8, out=self._search[:, :3])
         if mcfg.motion_input:  # minus the previous frame cropped in the same window, camera motion undone
             for i, t in enumerate(self._targets):
-                previous = crop_around(self._previous, t.state, cfg.search_factor, size)[0]
-                self._previous_u8[i] = align_to(previous, self._search_u8[i])
+                crop_around(self._previous, t.state, cfg.search_factor, size, out=self._previous_u8[i])
+                self._previous_u8[i] = align_to(self._previous_u8[i], self._search_u8[i])
             difference = self._normalise(self._previous_u8, out=self._search[:, 3:])
             np.subtract(rgb, difference, out=difference)
             self._keep_previous(frame)
