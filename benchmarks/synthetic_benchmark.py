@@ -2,7 +2,8 @@
 
 Sequences are generated with seeds the default model never saw in training (training uses
 (0, i); this benchmark uses (HELD_OUT_SEED, i)), at the generator's default settings. All
-trackers run side by side in one process on the same decoded frames.
+trackers run side by side in one process on the same decoded frames. A second table splits the
+AUC by scenario (look-alike distractors, camera motion, target size, speed, ...).
 
     python benchmarks/synthetic_benchmark.py [--sequences 24] [--weights CKPT] [--baselines csrt kcf]
 """
@@ -15,8 +16,8 @@ import torch
 
 from mixformerv2.cli import HOLD_BELOW_HELP, MAX_SCALE_CHANGE_HELP
 from mixformerv2.demo import default_weights
-from mixformerv2.evaluation.bench import HELD_OUT_SEED, held_out_sequences
-from mixformerv2.evaluation.compare import OpenCVTracker, compare_trackers, format_table
+from mixformerv2.evaluation.bench import HELD_OUT_SEED, held_out_sequences, scenario_groups
+from mixformerv2.evaluation.compare import OpenCVTracker, compare_trackers, format_breakdown, format_table
 from mixformerv2.tracking.tracker import Tracker
 
 
@@ -32,7 +33,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    sequences = held_out_sequences(args.sequences)
+    sequences = held_out_sequences(args.sequences, with_info=True)
+    infos = [s[3] for s in sequences]
+    sequences = [s[:3] for s in sequences]
     frames = sum(len(s[0]) for s in sequences)
     weights = args.weights or default_weights()
     tracker = Tracker.from_checkpoint(weights, device=args.device)
@@ -45,6 +48,8 @@ def main() -> None:
           f"weights {weights}; {args.threads} threads")
     print("success AUC / precision / normalised precision: pytracking analysis, LaSOT rules for hidden frames\n")
     print(format_table(scored))
+    print("\nsuccess AUC by scenario (the generator's draw for each sequence; speed in first-box sizes per frame)\n")
+    print(format_breakdown(scored, scenario_groups(infos)))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ import pytest
 from mixformerv2 import InputError
 from mixformerv2.cli import main
 from mixformerv2.demo import DEFAULT_MODEL_POLICY, default_weights, model_label
-from mixformerv2.evaluation.compare import OpenCVTracker, compare_trackers, format_table, run_tracker
+from mixformerv2.data.synthetic import SyntheticConfig, generate_sequence
+from mixformerv2.evaluation.bench import scenario_groups
+from mixformerv2.evaluation.compare import OpenCVTracker, compare_trackers, format_breakdown, format_table, run_tracker
 from mixformerv2.models import load_checkpoint
 from mixformerv2.tracking.tracker import Tracker
 
@@ -57,6 +59,35 @@ def test_compare_scores_oracle_perfect_and_frozen_worse():
     assert frozen.auc < oracle.auc - 30
     np.testing.assert_array_equal(oracle.runs[0].boxes, gt)
     assert "| oracle |" in format_table(scored)
+
+
+def test_breakdown_scores_each_subset_of_sequences():
+    """format_breakdown: per named subset, each tracker's AUC over just those sequences (a frozen box
+    is perfect on a still target, poor on a moving one); empty subsets are left out."""
+    moving, gt = _moving_square()
+    still_gt = np.repeat(gt[:1], len(gt), axis=0)
+    still = [moving[0]] * len(moving)
+    scored = compare_trackers({"oracle": lambda: Oracle(gt), "frozen": Frozen}, [(moving, gt, None), (still, still_gt, None)])
+    table = format_breakdown(scored, {"all": [True, True], "moving": [True, False], "still": [False, True], "none": [False, False]})
+    rows = {line.split(" | ")[0].lstrip("| "): line.rstrip(" |").split(" | ")[1:] for line in table.splitlines()[2:]}
+    assert set(rows) == {"all", "moving", "still"}
+    assert rows["all"] == ["2", f"{scored[0].auc:.1f}", f"{scored[1].auc:.1f}"]
+    assert float(rows["still"][2]) == pytest.approx(100.0 * 20 / 21, abs=0.05)
+    assert float(rows["moving"][2]) < float(rows["still"][2]) - 30
+    assert table.splitlines()[0] == "| sequences | n | oracle | frozen |"
+
+
+def test_scenario_groups_read_the_generators_scenarios():
+    cfg = SyntheticConfig(width=96, height=72, num_frames=(4, 4), distractor_prob=1.0, camera_motion_prob=0.0)
+    infos = [generate_sequence((5, i), cfg).info for i in range(3)]
+    infos.append({**infos[0], "flags": {}, "size": 50.0, "speed": 10.0})
+    groups = scenario_groups(infos)
+    assert groups["moving look-alike distractors"].tolist() == [True, True, True, False]
+    assert (groups["no distractors"] == ~groups["moving look-alike distractors"]).all()
+    assert not groups["camera motion"].any() and groups["all"].all()
+    assert groups["target above 35 px"][3] and groups["fast (over 0.1 sizes / frame)"][3]
+    sizes = np.array([i["size"] for i in infos])
+    np.testing.assert_array_equal(groups["target under 20 px"], sizes < 20)
 
 
 @pytest.mark.parametrize("name", ["csrt", "kcf"])

@@ -111,8 +111,9 @@ FIDELITY_STARTS = (0.0, 0.1, -0.1, 0.2, -0.2)
 HELD_OUT_SEED = 424242
 
 
-def held_out_sequences(count: int, progress: bool = False) -> list[tuple[list[np.ndarray], np.ndarray, np.ndarray]]:
-    """The first ``count`` held-out synthetic sequences as (frames, gt boxes, target visible)."""
+def held_out_sequences(count: int, progress: bool = False, with_info: bool = False) -> list[tuple]:
+    """The first ``count`` held-out synthetic sequences as (frames, gt boxes, target visible), with
+    ``with_info`` the generator's scenario as a fourth item (see :func:`scenario_groups`)."""
     from tqdm import tqdm
 
     from ..data.synthetic import generate_sequence
@@ -120,8 +121,30 @@ def held_out_sequences(count: int, progress: bool = False) -> list[tuple[list[np
     out = []
     for i in tqdm(range(count), desc="sequences", disable=not progress):
         seq = generate_sequence((HELD_OUT_SEED, i))
-        out.append((list(seq.frames), seq.boxes, ~seq.absent))
+        out.append((list(seq.frames), seq.boxes, ~seq.absent) + ((seq.info,) if with_info else ()))
     return out
+
+
+def scenario_groups(infos: Sequence[dict]) -> dict[str, np.ndarray]:
+    """Named subsets of synthetic sequences (boolean masks) from their generator scenarios, for
+    telling where a tracker wins or loses: look-alike distractors, camera motion, size changes,
+    occlusion, the first box's size and the speed relative to it."""
+    flag = lambda name: np.array([bool(i["flags"].get(name)) for i in infos])  # noqa: E731
+    size = np.array([float(i["size"]) for i in infos])
+    relative_speed = np.array([float(i["speed"]) for i in infos]) / size
+    distractors = flag("distractor")
+    return {
+        "all": np.ones(len(infos), bool),
+        "moving look-alike distractors": distractors,
+        "no distractors": ~distractors,
+        "camera motion": flag("camera_motion"),
+        "size change": flag("scale_change"),
+        "occlusion": flag("occlusion"),
+        "target under 20 px": size < 20,
+        "target above 35 px": size > 35,
+        "slow (under 0.02 sizes / frame)": relative_speed < 0.02,
+        "fast (over 0.1 sizes / frame)": relative_speed > 0.1,
+    }
 
 
 @dataclass

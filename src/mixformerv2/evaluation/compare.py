@@ -8,13 +8,13 @@ Frames are RGB uint8.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from ..errors import InputError
-from .metrics import aggregate, sequence_metrics
+from .metrics import SequenceResult, aggregate, sequence_metrics
 
 
 class OpenCVContract(Protocol):
@@ -96,6 +96,7 @@ class Scored:
     norm_precision: float
     fps: float
     runs: list[RunResult]
+    results: list[SequenceResult] = field(default_factory=list)  # one per sequence, for subsets
 
 
 def compare_trackers(
@@ -129,6 +130,7 @@ def compare_trackers(
                 float(summary["Norm Precision"]),
                 total_frames / total_time if total_time > 0 else float("nan"),
                 runs,
+                results,
             )
         )
     return scored
@@ -138,4 +140,18 @@ def format_table(scored: Sequence[Scored]) -> str:
     lines = ["| tracker | success AUC | precision@20 | norm. precision | FPS |", "|---|---:|---:|---:|---:|"]
     for s in scored:
         lines.append(f"| {s.name} | {s.auc:.1f} | {s.precision:.1f} | {s.norm_precision:.1f} | {s.fps:.1f} |")
+    return "\n".join(lines)
+
+
+def format_breakdown(scored: Sequence[Scored], groups: Mapping[str, Sequence[bool]]) -> str:
+    """Success AUC of each tracker on each named subset of the sequences (``groups``: one mask per
+    subset, True for the sequences in it; empty subsets are left out)."""
+    lines = ["| sequences | n | " + " | ".join(s.name for s in scored) + " |",
+             "|---|---:|" + "---:|" * len(scored)]
+    for label, mask in groups.items():
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            continue
+        aucs = [float(aggregate([r for r, keep in zip(s.results, mask) if keep])["AUC"]) for s in scored]
+        lines.append(f"| {label} | {int(mask.sum())} | " + " | ".join(f"{a:.1f}" for a in aucs) + " |")
     return "\n".join(lines)
