@@ -407,6 +407,53 @@ def test_lookalike_paste_puts_a_copy_farther_from_the_centre_than_the_target():
         np.testing.assert_array_equal(crop[outside], base[outside])  # nothing else changed
 
 
+def test_near_lookalike_paste_puts_a_copy_next_to_the_target_partly_over_it():
+    """near=True: a look-alike passing close by: centres 0.6-1.2 mean sizes apart, hiding at most a
+    third of the target, still farther from the crop centre, never on padding."""
+    size, box = 112, np.array([50.0, 54.0, 16.0, 12.0])
+    base = np.full((size, size, 3), 100, np.uint8)
+    base[54:66, 50:58], base[54:66, 58:66] = RED, YELLOW
+    padding = np.zeros((size, size), bool)
+    padding[:, :40] = True
+    centre, target_c = (size - 1) / 2, np.array([58.0, 60.0])
+    paste = lambda *a, **k: paste_lookalike(*a, near=True, **k)  # noqa: E731
+    overlapping = 0
+    for crop, copy_box in _seeded_pastes(paste, base, box / size, padding):
+        x, y, w, h = copy_box
+        assert x >= 40
+        copy_c = np.array([x + w / 2, y + h / 2])
+        mean_size = (np.sqrt(16 * 12) + np.sqrt(w * h)) / 2
+        assert 0.6 * mean_size - 1 <= np.hypot(*(copy_c - target_c)) <= 1.2 * mean_size + 1
+        assert np.hypot(*(copy_c - centre)) >= np.hypot(*(target_c - centre)) + 0.1 * np.sqrt(w * h)
+        hidden = max(0, min(x + w, 66) - max(x, 50)) * max(0, min(y + h, 66) - max(y, 54)) / (16 * 12)
+        assert hidden <= 1 / 3 + 1e-9
+        overlapping += hidden > 0
+        outside = np.ones((size, size), bool)
+        outside[int(y):int(y + h), int(x):int(x + w)] = False
+        np.testing.assert_array_equal(crop[outside], base[outside])  # only the copy's box changed
+    assert overlapping >= 5  # some pass in front of the target, not only beside it
+
+
+def test_near_share_of_lookalike_pastes_changes_only_where_the_copy_goes(video):
+    """lookalike_near_prob: that share of the pasted copies goes next to the target; templates and box
+    targets stay, and 0 (the default) keeps the stream of plain look-alike pastes."""
+    def draw(**near):
+        proc = plain(search_center_jitter=1.0, search_scale_jitter=0.0, flip_prob=0.0, search_size=96,
+                     lookalike_paste_prob=1.0, **near)
+        ds = TrackingSampler([video], sampler=SamplerConfig(samples_per_epoch=40), processing=proc)
+        return [ds[i] for i in range(40)]
+
+    default, off, on = draw(), draw(lookalike_near_prob=0.0), draw(lookalike_near_prob=1.0)
+    changed = 0
+    for a, b, c in zip(default, off, on):
+        assert torch.equal(a["search"], b["search"])
+        assert torch.equal(a["template"], c["template"]) and torch.equal(a["search_anno"], c["search_anno"])
+        changed += not torch.equal(a["search"], c["search"])
+    assert changed >= 20
+    with pytest.raises(ConfigError, match="lookalike_near_prob"):
+        plain(lookalike_near_prob=2.0)
+
+
 def test_occluder_paste_hides_part_of_the_target_with_background():
     size, box = 112, np.array([40.0, 36.0, 24.0, 32.0])
     base = np.full((size, size, 3), 100, np.uint8)

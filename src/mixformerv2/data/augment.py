@@ -129,14 +129,17 @@ def apply_crop(
 
 def paste_lookalike(
     crop: np.ndarray, box_norm_xywh: Sequence[float], rng: np.random.Generator,
-    padding: np.ndarray | None = None, tries: int = 12,
+    padding: np.ndarray | None = None, tries: int = 12, near: bool = False,
 ) -> np.ndarray | None:
     """Not official: paste a copy of the target (its box region, resized by U(0.8, 1.25) and
     feathered at the border) into the crop, farther from the crop centre than the target and not
     overlapping it, nor (where ``padding``, True = outside the image, is given) on padding, so that
     the model learns to take, of two look-alikes, the one nearer the centre
-    (where tracking puts the target). ``crop`` (uint8, S x S x 3) is changed in place; returns
-    the copy's box in pixels (x, y, w, h), or None when the target is too small or no place fits.
+    (where tracking puts the target). ``near``: the copy is placed next to the target instead
+    (centres 0.6-1.2 mean sizes apart, still farther from the crop centre), in front of up to a
+    third of its box, as a look-alike passing close by (the label stays the target's full box).
+    ``crop`` (uint8, S x S x 3) is changed in place; returns the copy's box in pixels (x, y, w, h),
+    or None when the target is too small or no place fits.
     """
     size = crop.shape[0]
     x, y, w, h = (float(v) * size for v in box_norm_xywh)
@@ -151,11 +154,22 @@ def paste_lookalike(
     centre = (size - 1) / 2.0
     target_c = np.array([x + w / 2.0, y + h / 2.0])
     target_dist = float(np.hypot(*(target_c - centre)))
-    margin = 0.5 * float(np.sqrt(pw * ph))
+    margin = (0.1 if near else 0.5) * float(np.sqrt(pw * ph))
+    mean_size = (float(np.sqrt(w * h)) + float(np.sqrt(pw * ph))) / 2.0
     for _ in range(tries):
-        px, py = int(rng.integers(0, size - pw + 1)), int(rng.integers(0, size - ph + 1))
+        if near:
+            angle, distance = rng.uniform(0.0, 2.0 * np.pi), rng.uniform(0.6, 1.2) * mean_size
+            px = int(round(target_c[0] + distance * np.cos(angle) - pw / 2.0))
+            py = int(round(target_c[1] + distance * np.sin(angle) - ph / 2.0))
+            if not (0 <= px <= size - pw and 0 <= py <= size - ph):
+                continue
+            hidden = (max(0.0, min(px + pw, x + w) - max(px, x)) * max(0.0, min(py + ph, y + h) - max(py, y))) / (w * h)
+            apart = hidden <= 1.0 / 3.0
+        else:
+            px, py = int(rng.integers(0, size - pw + 1)), int(rng.integers(0, size - ph + 1))
         copy_c = np.array([px + pw / 2.0, py + ph / 2.0])
-        apart = abs(copy_c[0] - target_c[0]) >= (pw + w) / 2.0 or abs(copy_c[1] - target_c[1]) >= (ph + h) / 2.0
+        if not near:
+            apart = abs(copy_c[0] - target_c[0]) >= (pw + w) / 2.0 or abs(copy_c[1] - target_c[1]) >= (ph + h) / 2.0
         on_image = padding is None or padding[py:py + ph, px:px + pw].mean() < 0.05
         if apart and on_image and np.hypot(*(copy_c - centre)) >= target_dist + margin:
             break

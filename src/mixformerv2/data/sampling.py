@@ -114,6 +114,9 @@ class ProcessingConfig:
     # not official: this share of positive search crops gets a pasted copy of the target farther
     # from the centre (augment.paste_lookalike): a look-alike distractor the model must not take
     lookalike_paste_prob: float = 0.0
+    # not official: this share of those copies is placed next to the target, partly in front of it
+    # (a look-alike passing close by), instead of anywhere farther out
+    lookalike_near_prob: float = 0.0
     # not official: this share of positive search crops gets a bar of background pasted across
     # the target (augment.paste_occluder), hiding part of it while the label keeps the full box
     occluder_paste_prob: float = 0.0
@@ -144,7 +147,7 @@ class ProcessingConfig:
         if not isinstance(self.motion_input, bool):
             raise ConfigError(f"ProcessingConfig.motion_input must be true or false, got {self.motion_input!r}")
         for name in ("grayscale_prob", "flip_prob", "search_near_prob", "lookalike_paste_prob",
-                     "occluder_paste_prob", "moving_paste_prob"):
+                     "lookalike_near_prob", "occluder_paste_prob", "moving_paste_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"ProcessingConfig.{name} must be in [0, 1], got {getattr(self, name)!r}")
 
@@ -506,7 +509,8 @@ class TrackingSampler(torch.utils.data.Dataset):
             if (kind == "search" and label > 0 and proc.lookalike_paste_prob > 0
                     and rng.random() < proc.lookalike_paste_prob):
                 crop = np.ascontiguousarray(crop)
-                paste_lookalike(crop, anno, rng, padding=mask)
+                near = proc.lookalike_near_prob > 0 and rng.random() < proc.lookalike_near_prob
+                paste_lookalike(crop, anno, rng, padding=mask, near=near)
             if (kind == "search" and label > 0 and proc.occluder_paste_prob > 0
                     and rng.random() < proc.occluder_paste_prob):
                 crop = np.ascontiguousarray(crop)
