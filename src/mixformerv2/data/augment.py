@@ -157,19 +157,18 @@ def paste_lookalike(
     margin = (0.1 if near else 0.5) * float(np.sqrt(pw * ph))
     mean_size = (float(np.sqrt(w * h)) + float(np.sqrt(pw * ph))) / 2.0
     for _ in range(tries):
-        if near:
+        if near:  # beside the target, over at most a third of it
             angle, distance = rng.uniform(0.0, 2.0 * np.pi), rng.uniform(0.6, 1.2) * mean_size
             px = int(round(target_c[0] + distance * np.cos(angle) - pw / 2.0))
             py = int(round(target_c[1] + distance * np.sin(angle) - ph / 2.0))
             if not (0 <= px <= size - pw and 0 <= py <= size - ph):
                 continue
-            hidden = (max(0.0, min(px + pw, x + w) - max(px, x)) * max(0.0, min(py + ph, y + h) - max(py, y))) / (w * h)
-            apart = hidden <= 1.0 / 3.0
-        else:
+            hidden = max(0.0, min(px + pw, x + w) - max(px, x)) * max(0.0, min(py + ph, y + h) - max(py, y))
+            apart = hidden <= w * h / 3.0
+        else:  # anywhere, not over the target
             px, py = int(rng.integers(0, size - pw + 1)), int(rng.integers(0, size - ph + 1))
+            apart = abs(px + pw / 2.0 - target_c[0]) >= (pw + w) / 2.0 or abs(py + ph / 2.0 - target_c[1]) >= (ph + h) / 2.0
         copy_c = np.array([px + pw / 2.0, py + ph / 2.0])
-        if not near:
-            apart = abs(copy_c[0] - target_c[0]) >= (pw + w) / 2.0 or abs(copy_c[1] - target_c[1]) >= (ph + h) / 2.0
         on_image = padding is None or padding[py:py + ph, px:px + pw].mean() < 0.05
         if apart and on_image and np.hypot(*(copy_c - centre)) >= target_dist + margin:
             break

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -648,6 +649,11 @@ class Trainer:
                 self._tb.close()
                 self._tb = None
             if created_group and dist.is_initialized():
+                # DDP's reducer holds the group: free it while the interpreter is fully alive, not at
+                # exit, where tearing down gloo's threads has aborted a rank (seen once in the suite)
+                if isinstance(getattr(self, "net", None), nn.parallel.DistributedDataParallel):
+                    self.net = self.net.module
+                    gc.collect()
                 dist.destroy_process_group()
 
     def _barrier(self) -> None:
