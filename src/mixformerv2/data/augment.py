@@ -163,7 +163,7 @@ def paste_lookalike(
             py = int(round(target_c[1] + distance * np.sin(angle) - ph / 2.0))
             if not (0 <= px <= size - pw and 0 <= py <= size - ph):
                 continue
-            hidden = max(0.0, min(px + pw, x + w) - max(px, x)) * max(0.0, min(py + ph, y + h) - max(py, y))
+            hidden = _overlap_area((px, py, pw, ph), (x, y, w, h))
             apart = hidden <= w * h / 3.0
         else:  # anywhere, not over the target
             px, py = int(rng.integers(0, size - pw + 1)), int(rng.integers(0, size - ph + 1))
@@ -212,7 +212,7 @@ def paste_occluder(
         x1, y1 = min(size, int(round(bx + bw))), min(size, int(round(by + bh)))
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
-        hidden = max(0.0, min(x1, x + w) - max(x0, x)) * max(0.0, min(y1, y + h) - max(y0, y)) / (w * h)
+        hidden = _overlap_area((x0, y0, x1 - x0, y1 - y0), (x, y, w, h)) / (w * h)
         if not coverage[0] <= hidden <= coverage[1]:
             continue
         pw, ph = x1 - x0, y1 - y0
@@ -236,6 +236,11 @@ def paste_occluder(
     region = crop[y0:y1, x0:x1]
     region[...] = np.clip(alpha * patch + (1.0 - alpha) * region, 0, 255).round().astype(crop.dtype)
     return np.array([x0, y0, pw, ph], dtype=np.float64)
+
+
+def _overlap_area(a: Sequence[float], b: Sequence[float]) -> float:
+    """Area shared by two (x, y, w, h) boxes."""
+    return max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])) * max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
 
 
 def _feather(n: int, ramp: int | None = None) -> np.ndarray:
