@@ -28,6 +28,7 @@ from mixformerv2.training.trainer import (
     TrainConfig,
     Trainer,
     TrainingError,
+    WeightAverage,
     atomic_torch_save,
     build_optimizer,
     configure_trainable,
@@ -256,6 +257,52 @@ def test_center_head_trains_resumes_exactly_and_stays_out_of_the_model(tmp_path,
     assert saved.keys() == build_model(TINY).state_dict().keys()  # the head is training-only
 
 
+def test_weight_average_follows_the_ramped_decay():
+    net = torch.nn.BatchNorm1d(1)  # a float parameter, a float buffer and an integer buffer
+    net.weight.data.fill_(0.0)
+    avg = WeightAverage(net, decay=0.5)
+    assert set(avg.average) == {"weight", "bias", "running_mean", "running_var"}  # num_batches_tracked left out
+    expected = 0.0
+    for step, value in enumerate([1.0, 2.0, 4.0, 8.0], 1):
+        net.weight.data.fill_(value)
+        avg.update(step)
+        d = min(0.5, (1 + step) / (10 + step))  # 0.18, 0.25, 0.31, then the decay
+        expected = d * expected + (1 - d) * value
+    assert avg.average["weight"].item() == pytest.approx(expected, rel=1e-6)
+    assert avg.average["bias"].item() == 0.0  # constant tensors stay put
+    half = net.to(torch.bfloat16)
+    state = avg.averaged_model_state(half)
+    assert state["weight"].dtype == torch.bfloat16 and state["num_batches_tracked"].dtype == torch.int64
+    with pytest.raises(MixFormerError, match="weight average does not match"):
+        avg.load_state_dict({"weight": torch.zeros(1)})
+
+
+def test_weight_average_is_the_saved_model_and_resumes_exactly(tmp_path):
+    make_trainer(tmp_path / "full", epochs=3, ema_decay=0.9).fit()
+    make_trainer(tmp_path / "split", epochs=1, ema_decay=0.9).fit()
+    make_trainer(tmp_path / "split", epochs=3, ema_decay=0.9, resume=True).fit()
+    for name in ("model.safetensors", "model_last_step.safetensors"):
+        a = load_checkpoint(tmp_path / "full" / name).state_dict()
+        b = load_checkpoint(tmp_path / "split" / name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name  # the average was checkpointed and resumed
+    averaged = load_checkpoint(tmp_path / "full" / "model.safetensors").state_dict()
+    last = load_checkpoint(tmp_path / "full" / "model_last_step.safetensors").state_dict()
+    ckpt = load_training_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")
+    assert all(torch.equal(ckpt["model"][k], last[k]) for k in last)  # the last step's weights, not averaged
+    assert all(torch.equal(ckpt["ema"][k], averaged[k]) for k in ckpt["ema"])
+    assert not torch.equal(averaged["box_head.layers.0.0.weight"], last["box_head.layers.0.0.weight"])
+    # without averaging (the same seed and data): the plain run's weights are the last step's
+    plain = make_trainer(tmp_path / "plain", epochs=3).fit().out_dir
+    assert not (plain / "model_last_step.safetensors").exists()
+    assert "ema" not in load_training_checkpoint(plain / "checkpoints" / "last.pt")
+    p = load_checkpoint(plain / "model.safetensors").state_dict()
+    assert all(torch.equal(p[k], last[k]) for k in p)
+    make_trainer(tmp_path / "full", epochs=1, overwrite=True).fit()  # --overwrite clears the averaging's file
+    assert not (tmp_path / "full" / "model_last_step.safetensors").exists()
+    with pytest.raises(ConfigError, match="ema_decay must be below 1"):
+        TrainConfig(ema_decay=1.0)
+
+
 def test_center_head_settings_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="center_layer 2 is not a block of this 2-block model"):
         make_trainer(tmp_path / "a", center_weight=1.0, center_layer=2).fit()
@@ -386,7 +433,8 @@ from mixformerv2.training.trainer import Trainer, TrainConfig
 out, seen_dir = sys.argv[1], sys.argv[2]
 torch.manual_seed(0)
 data = FakeTrackingData(n=16, record=True)
-cfg = TrainConfig(epochs=1, batch_size=2, lr=1e-3, workers=0, log_every=1, seed=3, center_weight=1.0)
+cfg = TrainConfig(epochs=1, batch_size=2, lr=1e-3, workers=0, log_every=1, seed=3, center_weight=1.0,
+                  ema_decay=0.5)
 Trainer(build_model(TINY), data, cfg, out, device="cpu", progress=False, data_config={{"fake": 16}}).fit()
 rank = int(os.environ["RANK"])
 with open(os.path.join(seen_dir, f"seen_{{rank}}.json"), "w") as f:
@@ -422,11 +470,17 @@ def test_torchrun_two_processes_gloo(tmp_path):
     # DDP averages gradients (the training-only centre head's too): the same as one process with the
     # global batch, up to rounding
     single = make_trainer(tmp_path / "single", FakeTrackingData(n=16), epochs=1, batch_size=4, seed=3)
-    single.config = TrainConfig(epochs=1, batch_size=4, lr=1e-3, workers=0, log_every=1, seed=3, center_weight=1.0)
+    single.config = TrainConfig(epochs=1, batch_size=4, lr=1e-3, workers=0, log_every=1, seed=3, center_weight=1.0,
+                                ema_decay=0.5)
     single.fit()
     ref = read_log(tmp_path / "single" / "log.csv")
     for a, b in zip(rows, ref):
         assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-4, abs=1e-5)
+    # rank 0 averaged the weights DDP broadcast and kept in step: the single process's average
+    for name in ("model.safetensors", "model_last_step.safetensors"):
+        a = load_checkpoint(out / name).state_dict()
+        b = load_checkpoint(tmp_path / "single" / name).state_dict()
+        assert all(torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-5) for k in a), name
 
 
 # -- numerics and logging ---------------------------------------------------------------------------------

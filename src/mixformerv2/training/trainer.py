@@ -17,7 +17,9 @@ Layout of ``out_dir``::
     checkpoints/epoch_0001.pt ... last.pt   torch.save, loaded with weights_only=True
     log.csv                  one row per log window
     tb/                      TensorBoard scalars (if tensorboard is installed)
-    model.safetensors        final weights in our format (mixformerv2 track --weights ...)
+    model.safetensors        final weights in our format (mixformerv2 track --weights ...); with
+                             ``ema_decay`` > 0 the averaged weights
+    model_last_step.safetensors  with ``ema_decay`` > 0: the last step's weights, not averaged
 """
 
 from __future__ import annotations
@@ -108,6 +110,9 @@ class TrainConfig:
     (:class:`CenterSupervised`, :func:`.losses.center_loss`); the saved model does not contain it.
     ``center_edge_weight`` > 0 makes that head also regress each token's distances to the box edges
     (:func:`.losses.center_edge_loss`).
+
+    ``ema_decay`` > 0 keeps an exponential moving average of the model's weights (not official;
+    :class:`WeightAverage`), saved in every checkpoint and as the final ``model.safetensors``.
     """
 
     epochs: int = 40
@@ -146,6 +151,7 @@ class TrainConfig:
     remove_layers: tuple[int, ...] = ()
     gamma_epochs: int = 40
     gamma_official: bool = True
+    ema_decay: float = 0.0  # weight averaging (not official): 0 off, else e.g. 0.999 (see WeightAverage)
 
     def __post_init__(self) -> None:
         problems = []
@@ -184,6 +190,8 @@ class TrainConfig:
         for name in ("bf16", "shuffle", "init_slice_mlp", "init_backbone_only", "gamma_official"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
+        if isinstance(self.ema_decay, (int, float)) and not isinstance(self.ema_decay, bool) and self.ema_decay >= 1:
+            problems.append(f"ema_decay must be below 1 (got {self.ema_decay!r}; 0 turns averaging off)")
         if self.init_weights is not None and not isinstance(self.init_weights, str):
             problems.append(f"init_weights must be a path (got {self.init_weights!r})")
         if problems:
@@ -209,7 +217,8 @@ class TrainConfig:
 
 
 _FLOAT_KEYS = ("lr", "backbone_lr_mult", "weight_decay", "lr_drop_gamma", "grad_clip", "iou_weight", "l1_weight",
-               "dfl_weight", "center_weight", "center_edge_weight", "score_weight", "distill_weight", "feat_weight")
+               "dfl_weight", "center_weight", "center_edge_weight", "score_weight", "distill_weight", "feat_weight",
+               "ema_decay")
 
 
 def _is_int(v: Any) -> bool:
@@ -535,6 +544,42 @@ class _Window:
         return means, self.samples * info.world_size / seconds, int(round(values[-1]))
 
 
+class WeightAverage:
+    """Exponential moving average of a model's floating-point weights (parameters and buffers).
+
+    After each optimiser step ``average = d * average + (1 - d) * weights``, with the decay ramped up
+    as ``d = min(decay, (1 + step) / (10 + step))`` so that the first steps' near-random weights do
+    not linger in a short run. The average is kept in float32 whatever the model trains in.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = float(decay)
+        self._live = {k: v for k, v in model.state_dict(keep_vars=True).items() if v.is_floating_point()}
+        self.average = {k: v.detach().float().clone() for k, v in self._live.items()}
+
+    def rate(self, step: int) -> float:
+        return min(self.decay, (1 + step) / (10 + step))
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        names = list(self.average)
+        torch._foreach_lerp_([self.average[k] for k in names], [self._live[k].detach().float() for k in names],
+                             1.0 - self.rate(step))
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in self.average.items()}
+
+    def load_state_dict(self, state: Mapping[str, Tensor]) -> None:
+        if set(state) != set(self.average):
+            raise CheckpointError("the checkpoint's weight average does not match the model's tensors")
+        for k, v in state.items():
+            self.average[k].copy_(v)
+
+    def averaged_model_state(self, model: nn.Module) -> dict[str, Tensor]:
+        """``model``'s state dict with the averaged tensors in place of its own (dtypes kept)."""
+        return {k: (self.average[k].to(v.dtype) if k in self.average else v) for k, v in model.state_dict().items()}
+
+
 class CenterSupervised(nn.Module):
     """The student plus a training-only centre head: one logit per search token of block ``layer``,
     and with ``edges`` also the token's distances to the four box edges (``center_edges``).
@@ -620,6 +665,7 @@ class Trainer:
         self.teacher: nn.Module | None = None
         self.gamma: float | None = None  # gate of the layers being removed, this epoch
         self.center: CenterSupervised | None = None
+        self.ema: WeightAverage | None = None
 
     # -- configuration identity --------------------------------------------------------------------
     def run_config(self) -> dict[str, Any]:
@@ -691,6 +737,8 @@ class Trainer:
         trained.train()
         self.optimizer, self.scheduler = build_optimizer(trained, cfg)
         self.trainable = [p for g in self.optimizer.param_groups for p in g["params"]]
+        # rank 0 alone: its weights are the ones DDP broadcasts, and only it saves
+        self.ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay > 0 and info.is_main else None
         start_epoch, resumed_from = 1, None
         if checkpoint is not None:
             resumed_from, state = checkpoint
@@ -725,8 +773,13 @@ class Trainer:
 
         model_path = None
         if info.is_main:
+            if self.ema is not None:
+                save_checkpoint(model, self.out_dir / "model_last_step.safetensors", overwrite=True,
+                                epoch=str(self.epoch), stage=cfg.stage)
+                model.load_state_dict(self.ema.averaged_model_state(model))  # the returned model is the average
             model_path = save_checkpoint(model, self.out_dir / "model.safetensors", overwrite=True,
-                                         epoch=str(self.epoch), stage=cfg.stage)
+                                         epoch=str(self.epoch), stage=cfg.stage,
+                                         **({"ema_decay": str(cfg.ema_decay)} if self.ema is not None else {}))
         self._barrier()
         last = self.ckpt_dir / "last.pt"
         return TrainResult(self.out_dir, self.epoch, self.global_step, model_path,
@@ -850,7 +903,7 @@ class Trainer:
         if tb.is_dir():
             for p in tb.glob("events.out.tfevents.*"):
                 p.unlink()
-        for name in ("log.csv", "run_config.json", "model.safetensors"):
+        for name in ("log.csv", "run_config.json", "model.safetensors", "model_last_step.safetensors"):
             p = self.out_dir / name
             if p.is_file():
                 p.unlink()
@@ -887,6 +940,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         if self.center is not None:
             self.center.center_head.load_state_dict(state["center_head"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = int(state["epoch"])
@@ -913,6 +968,7 @@ class Trainer:
                 "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
                 **({"center_head": {k: v.detach().cpu() for k, v in self.center.center_head.state_dict().items()}}
                    if self.center is not None else {}),
+                **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "rng": rngs,
@@ -1056,6 +1112,8 @@ class Trainer:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, float("inf"))  # the norm, no clipping
         self.optimizer.step()
         self.global_step += 1
+        if self.ema is not None:
+            self.ema.update(self.global_step)
         parts["loss"] = loss.detach()
         parts["grad_norm"] = grad_norm.detach()
         return parts
